@@ -1,0 +1,13 @@
+.PHONY: serve test lint fmt bench
+
+serve:  ## start the service on http://127.0.0.1:8000 (SQLite + local Redis by default)
+	scripts/serve.sh
+
+test:  ## run every test (set DATABASE_URL for PostgreSQL)
+	scripts/test.sh
+
+lint:  ## ruff check and format check
+	scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+fmt:  ## apply ruff fixes and formatting
+	scripts/setup.sh && .venv/bin/ruff check --fix . && .venv/bin/ruff format .

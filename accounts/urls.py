@@ -1,0 +1,16 @@
+from django.urls import path
+
+from tokens.views import RefreshView
+
+from . import views
+
+app_name = "auth"
+
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("refresh/", RefreshView.as_view(), name="refresh"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
+    path("me/", views.MeView.as_view(), name="me"),
+    path("csrf/", views.CsrfView.as_view(), name="csrf"),
+]

@@ -1,0 +1,209 @@
+"""Every setting comes from the environment; `.env.example` lists them all.
+
+Secure defaults: DEBUG off, Secure cookies on unless DEBUG, and no start at all
+without strong keys when DEBUG is off (see `tokens.checks`, run by `config.wsgi`).
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if env.bool("DJANGO_READ_DOT_ENV", default=True):
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+# Development keys exist only so `DEBUG=true` works out of the box; with DEBUG off
+# a missing or weak key refuses to start (checks E001/E002 in tokens/checks.py).
+_DEV_KEY = "insecure-development-key-do-not-use-in-production-0123456789"
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_KEY if DEBUG else "")
+JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default=_DEV_KEY + "-jwt" if DEBUG else "")
+if not DEBUG:
+    # Refuse to start, in every entry point (manage.py, gunicorn), rather than sign
+    # tokens with a guessable key.
+    if len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to at least 32 characters when DJANGO_DEBUG is off.")
+    if len(JWT_SIGNING_KEY) < 32 or JWT_SIGNING_KEY == SECRET_KEY:
+        raise ImproperlyConfigured(
+            "JWT_SIGNING_KEY must be set to its own key of at least 32 characters "
+            "(not DJANGO_SECRET_KEY) when DJANGO_DEBUG is off."
+        )
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "accounts",
+    "tokens",
+    "demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+_db = DATABASES["default"]
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # IMMEDIATE transactions and a busy timeout let several gunicorn workers share
+    # one SQLite file without "database is locked"; the test database must be a
+    # file too, so that a test server in another process sees the same rows.
+    _db.setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    _db.setdefault("TEST", {})["NAME"] = str(BASE_DIR / "test-db.sqlite3")
+else:
+    _db.setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+    _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    _db["CONN_HEALTH_CHECKS"] = True
+
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+_REDIS_OPTIONS = {
+    "CLIENT_CLASS": "django_redis.client.DefaultClient",
+    # A slow or dead Redis must cost a bounded time, not hang a worker.
+    "SOCKET_CONNECT_TIMEOUT": env.float("REDIS_CONNECT_TIMEOUT", default=0.5),
+    "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.5),
+    "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 1)},
+}
+CACHES = {
+    "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL, "OPTIONS": _REDIS_OPTIONS},
+    # Security state (session liveness, throttles) lives on this alias. It must never
+    # swallow errors: an unknown answer is treated as "ask the database" or 503.
+    "auth": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL, "OPTIONS": _REDIS_OPTIONS},
+}
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = env.list(
+    "DJANGO_PASSWORD_HASHERS",
+    default=[
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+        "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+        "django.contrib.auth.hashers.ScryptPasswordHasher",
+    ],
+)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+_cookie_secure = env.bool("AUTH_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_SECURE = _cookie_secure
+CSRF_COOKIE_SECURE = _cookie_secure
+CSRF_COOKIE_SAMESITE = "Lax"
+# The SPA reads the CSRF cookie to echo it in X-CSRFToken, so it is not HttpOnly.
+CSRF_COOKIE_HTTPONLY = False
+CSRF_FAILURE_VIEW = "config.exceptions.csrf_failure"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tokens.authentication.CookieJWTAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "config.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Duotoken API",
+    "DESCRIPTION": "Cookie-based JWT sessions for single-page apps.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# Simple JWT stays the source for the algorithm and the lifetimes.
+SIMPLE_JWT = {
+    "ALGORITHM": env.str("JWT_ALGORITHM", default="HS256"),
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "VERIFYING_KEY": env.str("JWT_VERIFYING_KEY", default=""),
+    "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("AUTH_ACCESS_TOKEN_LIFETIME", default=300)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("AUTH_REFRESH_TOKEN_LIFETIME", default=7 * 24 * 3600)),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "JTI_CLAIM": "jti",
+}
+
+# Our own knobs, read through tokens.conf.auth_settings() at use time.
+DUOTOKEN = {
+    "SESSION_MAX_LIFETIME": timedelta(seconds=env.int("AUTH_SESSION_MAX_LIFETIME", default=30 * 24 * 3600)),
+    "REFRESH_GRACE": timedelta(seconds=env.int("AUTH_REFRESH_GRACE_SECONDS", default=30)),
+    "COOKIE_SECURE": _cookie_secure,
+    "COOKIE_DOMAIN": env.str("AUTH_COOKIE_DOMAIN", default="") or None,
+    "ACCESS_COOKIE_NAME": env.str("AUTH_ACCESS_COOKIE_NAME", default=""),
+    "REFRESH_COOKIE_NAME": env.str("AUTH_REFRESH_COOKIE_NAME", default=""),
+    "REFRESH_COOKIE_PATH": env.str("AUTH_REFRESH_COOKIE_PATH", default="/api/auth/"),
+    "THROTTLE_LOGIN": env.str("AUTH_THROTTLE_LOGIN", default="10/min"),
+    "THROTTLE_LOGIN_IP": env.str("AUTH_THROTTLE_LOGIN_IP", default="60/min"),
+    "THROTTLE_REFRESH": env.str("AUTH_THROTTLE_REFRESH", default="30/min"),
+    "THROTTLE_REFRESH_IP": env.str("AUTH_THROTTLE_REFRESH_IP", default="600/min"),
+    "NUM_PROXIES": env.int("AUTH_NUM_PROXIES", default=0),
+    "REDIS_ALIAS": "auth",
+    "REDIS_KEY_PREFIX": env.str("AUTH_REDIS_PREFIX", default="duotoken"),
+    "SESSION_CACHE_SECONDS": env.int("AUTH_SESSION_CACHE_SECONDS", default=60),
+    "DEMO_PAGE": env.bool("AUTH_DEMO_PAGE", default=DEBUG),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "duotoken": {"handlers": ["console"], "level": env.str("AUTH_LOG_LEVEL", default="INFO")},
+    },
+}

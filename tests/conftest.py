@@ -1,0 +1,53 @@
+import pytest
+import redis
+from django.conf import settings
+
+from tokens import store
+
+from .client import SpaClient
+from .factories import user_create
+from .servers import Gunicorn
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redis_state():
+    """Each test starts with none of our keys in Redis (only our own prefix is touched)."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(match=f"{settings.DUOTOKEN['REDIS_KEY_PREFIX']}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    store._Breaker.down_until = 0.0
+    yield
+
+
+@pytest.fixture
+def spa():
+    return SpaClient()
+
+
+@pytest.fixture
+def make_spa():
+    return SpaClient
+
+
+@pytest.fixture
+def alice(db):
+    return user_create(username="alice")
+
+
+@pytest.fixture
+def logged_in(spa, alice):
+    response = spa.login()
+    assert response.status_code == 200, response.content
+    return spa
+
+
+@pytest.fixture
+def gunicorn(transactional_db, request):
+    """A real multi-worker server on the test database; pass env overrides with
+    @pytest.mark.parametrize('gunicorn', [{...}], indirect=True)."""
+    overrides = getattr(request, "param", {}) or {}
+    workers = int(overrides.pop("workers", 4))
+    server = Gunicorn(workers=workers, **overrides).start()
+    yield server
+    server.stop()

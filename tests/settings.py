@@ -1,0 +1,20 @@
+"""Settings for the test run: config.settings with test keys and a fast hasher.
+
+Environment variables still win (CI sets DATABASE_URL to PostgreSQL); the test
+servers that the suite starts in other processes use this module too.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_READ_DOT_ENV", "false")
+os.environ.setdefault("DJANGO_DEBUG", "false")
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-django-secret-key-0123456789abcdefghijklmnop")
+os.environ.setdefault("JWT_SIGNING_KEY", "test-jwt-signing-key-0123456789abcdefghijklmnopqrs")
+os.environ.setdefault("AUTH_COOKIE_SECURE", "false")
+os.environ.setdefault("AUTH_REDIS_PREFIX", f"duotoken-test-{os.getpid()}")
+os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
+
+from config.settings import *  # noqa: E402,F403
+
+# Tests are about sessions, not key stretching.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

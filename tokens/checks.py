@@ -1,0 +1,45 @@
+"""Configuration mistakes reported as Django system checks (run by manage.py and,
+via the gunicorn config, before the server starts)."""
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+
+from .conf import MAX_GRACE
+
+
+@register(Tags.security)
+def check_duotoken_settings(app_configs=None, **kwargs):
+    errors = []
+    jwt, ours = settings.SIMPLE_JWT, settings.DUOTOKEN
+    grace = ours["REFRESH_GRACE"]
+    if grace.total_seconds() < 0 or grace > MAX_GRACE:
+        errors.append(Error("AUTH_REFRESH_GRACE_SECONDS must be between 0 and 60.", id="duotoken.E003"))
+    if jwt["ACCESS_TOKEN_LIFETIME"].total_seconds() < 1:
+        errors.append(Error("AUTH_ACCESS_TOKEN_LIFETIME must be at least 1 second.", id="duotoken.E004"))
+    if jwt["REFRESH_TOKEN_LIFETIME"] <= jwt["ACCESS_TOKEN_LIFETIME"]:
+        errors.append(
+            Error("AUTH_REFRESH_TOKEN_LIFETIME must be longer than AUTH_ACCESS_TOKEN_LIFETIME.", id="duotoken.E005")
+        )
+    if ours["SESSION_MAX_LIFETIME"] < jwt["REFRESH_TOKEN_LIFETIME"]:
+        errors.append(
+            Warning(
+                "AUTH_SESSION_MAX_LIFETIME is shorter than the idle timeout; sessions end at the cap first.",
+                id="duotoken.W001",
+            )
+        )
+    if jwt.get("ALGORITHM", "HS256")[:2] not in {"HS", "RS"}:
+        errors.append(
+            Error(
+                "JWT_ALGORITHM must be HS* or RS*: the grace window relies on deterministic signatures.",
+                id="duotoken.E006",
+            )
+        )
+    if ours.get("COOKIE_DOMAIN") and (ours.get("ACCESS_COOKIE_NAME") or "").startswith("__Host-"):
+        errors.append(Error("A __Host- cookie cannot carry a Domain; unset AUTH_COOKIE_DOMAIN.", id="duotoken.E007"))
+    from .conf import auth_settings
+
+    try:
+        auth_settings()
+    except Exception as exc:  # ImproperlyConfigured from a bad rate string
+        errors.append(Error(str(exc), id="duotoken.E008"))
+    return errors

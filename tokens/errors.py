@@ -1,0 +1,31 @@
+"""Domain errors with stable codes. The codes are the contract SPAs program against;
+`config.exceptions` translates them to HTTP at the edge."""
+
+from __future__ import annotations
+
+# code: (HTTP status, message for humans)
+ERRORS: dict[str, tuple[int, str]] = {
+    "not_authenticated": (401, "Authentication credentials were not provided."),
+    "access_token_expired": (401, "The access token has expired; refresh the session and retry."),
+    "access_token_invalid": (401, "The access token is invalid."),
+    "session_revoked": (401, "This session has ended; log in again."),
+    "session_expired": (401, "This session has reached its maximum lifetime; log in again."),
+    "refresh_token_missing": (401, "No refresh token was sent."),
+    "refresh_token_invalid": (401, "The refresh token is invalid."),
+    "refresh_token_expired": (401, "The refresh token has expired; log in again."),
+    "refresh_token_reused": (401, "This refresh token was already used; the session has been ended."),
+    "invalid_credentials": (401, "Unable to log in with the provided credentials."),
+    "csrf_failed": (403, "CSRF verification failed."),
+    "throttled": (429, "Too many requests; retry later."),
+    "service_unavailable": (503, "The service is temporarily unavailable; retry shortly."),
+}
+
+
+class AuthError(Exception):
+    def __init__(self, code: str, detail: str | None = None, *, retry_after: float | None = None) -> None:
+        status, default = ERRORS[code]
+        super().__init__(detail or default)
+        self.code = code
+        self.status = status
+        self.detail = detail or default
+        self.retry_after = retry_after

@@ -1,0 +1,87 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class RevokeReason(models.TextChoices):
+    LOGOUT = "logout", "Logout"
+    LOGOUT_ALL = "logout_all", "Logout everywhere"
+    ADMIN = "admin", "Revoked by an admin"
+    PASSWORD_CHANGE = "password_change", "Password change"
+    REUSE = "reuse", "Refresh token reuse detected"
+    USER_DEACTIVATED = "user_deactivated", "User deactivated"
+
+
+class Session(models.Model):
+    """One login: a token family. Its refresh tokens carry `generation`.
+
+    The generation counter is the blacklist: a refresh token is usable only while
+    its generation is the current one (or, within the grace window, the one just
+    before). No raw token is ever stored.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="auth_sessions")
+    generation = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField()
+    rotated_at = models.DateTimeField(help_text="When the current generation was issued.")
+    idle_expires_at = models.DateTimeField()
+    absolute_expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=32, choices=RevokeReason.choices, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True, help_text="Where the login came from.")
+    user_agent = models.CharField(max_length=512, blank=True)
+    last_ip = models.GenericIPAddressField(null=True, blank=True, help_text="Where the last refresh came from.")
+    last_user_agent = models.CharField(max_length=512, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "revoked_at"], name="session_user_revoked"),
+            models.Index(fields=["absolute_expires_at"], name="session_abs_expiry"),
+            models.Index(fields=["idle_expires_at"], name="session_idle_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.pk} of user {self.user_id}"
+
+    @property
+    def expires_at(self):
+        return min(self.idle_expires_at, self.absolute_expires_at)
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+class SecurityEvent(models.Model):
+    class Kind(models.TextChoices):
+        LOGIN_SUCCEEDED = "login_succeeded", "Login succeeded"
+        LOGIN_FAILED = "login_failed", "Login failed"
+        LOGOUT = "logout", "Logout"
+        LOGOUT_ALL = "logout_all", "Logout everywhere"
+        REFRESH_REUSE = "refresh_reuse_detected", "Refresh token reuse detected"
+        ADMIN_REVOKED = "admin_revoked", "Sessions revoked by an admin"
+        SESSION_REVOKED = "session_revoked", "Session ended by its user"
+        PASSWORD_CHANGED = "password_changed", "Password changed"
+        USER_DEACTIVATED = "user_deactivated", "User deactivated"
+        THROTTLED = "throttled", "Throttling triggered"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    created_at = models.DateTimeField(db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="security_events"
+    )
+    # A plain id, not a foreign key: the log outlives the sessions it mentions.
+    session_id = models.UUIDField(null=True, blank=True)
+    username = models.CharField(max_length=150, blank=True, help_text="The username tried, for failed logins.")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["kind", "created_at"], name="event_kind_created")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -1,0 +1,228 @@
+"""Every state change of a session: start, rotate, revoke, and the security log.
+
+Rotation is a compare-and-set on the session row (`UPDATE ... WHERE generation = g`),
+so exactly one of any number of concurrent refreshes, in any process on any host,
+moves the generation; the others find it moved and, within the grace window, get
+the same successor re-minted from the row (tokens are deterministic). No lock is
+held across a round trip and no in-process lock is involved.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Least
+from django.http import HttpRequest
+
+from . import clock, store
+from .clientinfo import client_ip, user_agent
+from .conf import auth_settings
+from .errors import AuthError
+from .models import RevokeReason, SecurityEvent, Session
+from .selectors import cache_ttl_for, revoked_ttl, user_snapshot
+from .tokens import ACCESS, REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair
+
+logger = logging.getLogger("duotoken.sessions")
+
+
+@dataclass(frozen=True)
+class IssuedSession:
+    session_id: str
+    user_id: str
+    pair: TokenPair
+    absolute_expires_at: datetime
+
+
+def security_event_record(
+    *,
+    kind: str,
+    request: HttpRequest | None = None,
+    user: AbstractBaseUser | None = None,
+    user_id: int | str | None = None,
+    session_id: str | None = None,
+    username: str = "",
+    data: dict | None = None,
+) -> SecurityEvent:
+    return SecurityEvent.objects.create(
+        kind=kind,
+        created_at=clock.now(),
+        user_id=user.pk if user is not None else user_id,
+        session_id=session_id,
+        username=username[:150],
+        ip=client_ip(request) if request is not None else None,
+        user_agent=user_agent(request) if request is not None else "",
+        data=data or {},
+    )
+
+
+def _issue(session_id: str, user_id: str, generation: int, issued_at: datetime, absolute: datetime) -> IssuedSession:
+    pair = mint_pair(
+        session_id=session_id,
+        user_id=user_id,
+        generation=generation,
+        issued_at=issued_at,
+        absolute_expires_at=absolute,
+    )
+    return IssuedSession(session_id=session_id, user_id=user_id, pair=pair, absolute_expires_at=absolute)
+
+
+def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSession:
+    """Open a new session (token family) for a user who has just proved who they are."""
+    conf = auth_settings()
+    now = clock.now()
+    # Whole seconds, like the `sx` claim, so every re-mint of a generation agrees.
+    absolute = now.replace(microsecond=0) + conf.max_lifetime
+    ip, agent = client_ip(request), user_agent(request)
+    session = Session.objects.create(
+        user=user,
+        created_at=now,
+        rotated_at=now,
+        idle_expires_at=min(now + conf.refresh_lifetime, absolute),
+        absolute_expires_at=absolute,
+        ip=ip,
+        user_agent=agent,
+        last_ip=ip,
+        last_user_agent=agent,
+    )
+    sid, uid = str(session.pk), str(user.pk)
+    ttl = cache_ttl_for(absolute)
+    store.remember_session(sid, uid, session_ttl=ttl, user_snapshot=user_snapshot(user), user_ttl=ttl)
+    return _issue(sid, uid, 1, now, absolute)
+
+
+def _refresh_claims(raw_refresh: str | None) -> dict:
+    if not raw_refresh:
+        raise AuthError("refresh_token_missing")
+    try:
+        return decode(raw_refresh, REFRESH)
+    except TokenExpired as exc:
+        if exc.claims["sx"] <= clock.now().timestamp():
+            raise AuthError("session_expired") from None
+        raise AuthError("refresh_token_expired") from None
+    except TokenInvalid:
+        raise AuthError("refresh_token_invalid") from None
+
+
+def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSession:
+    """Exchange a refresh token for the next generation (see the module docstring)."""
+    from .throttles import throttle_refresh
+
+    conf = auth_settings()
+    claims = _refresh_claims(raw_refresh)
+    sid, uid, gen = claims["sid"], claims[conf.user_id_claim], claims["gen"]
+    throttle_refresh(request=request, session_id=sid)
+
+    now = clock.now()
+    ip, agent = client_ip(request), user_agent(request)
+    rotated = Session.objects.filter(
+        pk=sid,
+        user_id=uid,
+        generation=gen,
+        revoked_at__isnull=True,
+        idle_expires_at__gt=now,
+        absolute_expires_at__gt=now,
+    ).update(
+        generation=gen + 1,
+        rotated_at=now,
+        idle_expires_at=Least(Value(now + conf.refresh_lifetime), F("absolute_expires_at")),
+        last_ip=ip,
+        last_user_agent=agent,
+    )
+    if rotated:
+        # The row matched the signed claims, so `sx` is the row's absolute expiry.
+        return _issue(sid, uid, gen + 1, now, datetime.fromtimestamp(claims["sx"], tz=UTC))
+    return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request)
+
+
+def _after_lost_rotation(*, sid: str, uid: str, gen: int, now: datetime, request: HttpRequest) -> IssuedSession:
+    """The compare-and-set matched nothing: find out why, from the committed row."""
+    session = Session.objects.filter(pk=sid).first()
+    if session is None or str(session.user_id) != uid or session.generation < gen:
+        raise AuthError("refresh_token_invalid")
+    if session.is_revoked:
+        raise AuthError("session_revoked")
+    if now >= session.absolute_expires_at:
+        raise AuthError("session_expired")
+    if session.generation == gen:
+        raise AuthError("refresh_token_expired")  # idle timeout reached
+    grace = auth_settings().grace
+    if session.generation == gen + 1 and now - session.rotated_at <= grace:
+        # A parallel or replayed refresh by the owner: hand back the same successor.
+        return _issue(sid, uid, session.generation, session.rotated_at, session.absolute_expires_at)
+    _revoke_for_reuse(session=session, gen=gen, request=request)
+    raise AuthError("refresh_token_reused")
+
+
+def _revoke_for_reuse(*, session: Session, gen: int, request: HttpRequest) -> None:
+    now = clock.now()
+    with transaction.atomic():
+        ended = Session.objects.filter(pk=session.pk, revoked_at__isnull=True).update(
+            revoked_at=now, revoke_reason=RevokeReason.REUSE
+        )
+        if ended:
+            security_event_record(
+                kind=SecurityEvent.Kind.REFRESH_REUSE,
+                request=request,
+                user_id=session.user_id,
+                session_id=str(session.pk),
+                data={
+                    "presented_generation": gen,
+                    "current_generation": session.generation,
+                    "legitimate": {"ip": session.last_ip, "user_agent": session.last_user_agent},
+                    "reuser": {"ip": client_ip(request), "user_agent": user_agent(request)},
+                },
+            )
+    store.mark_revoked([str(session.pk)], reason=RevokeReason.REUSE, ttl=revoked_ttl())
+    logger.warning("refresh token reuse: session %s ended (generation %s presented)", session.pk, gen)
+
+
+def sessions_revoke(
+    *,
+    reason: str,
+    session_ids: Iterable[str] | None = None,
+    user: AbstractBaseUser | None = None,
+    keep_session_id: str | None = None,
+) -> list[str]:
+    """End live sessions, by id and/or all of a user's; returns the ids ended.
+
+    The database is written first (it is the record), then Redis, so that a Redis
+    restart can never bring an ended session back.
+    """
+    qs = Session.objects.filter(revoked_at__isnull=True)
+    if session_ids is not None:
+        qs = qs.filter(pk__in=list(session_ids))
+    if user is not None:
+        qs = qs.filter(user=user)
+    if keep_session_id is not None:
+        qs = qs.exclude(pk=keep_session_id)
+    with transaction.atomic():
+        ids = [str(pk) for pk in qs.select_for_update().values_list("pk", flat=True)]
+        if ids:
+            Session.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
+                revoked_at=clock.now(), revoke_reason=reason
+            )
+    store.mark_revoked(ids, reason=reason, ttl=revoked_ttl())
+    return ids
+
+
+def session_from_cookies(*, raw_access: str | None, raw_refresh: str | None) -> tuple[str, str] | None:
+    """(session id, user id) of the session a request's cookies belong to, expired
+    or not: logout must work with an expired access token."""
+    user_id_claim = auth_settings().user_id_claim
+    for raw, kind in ((raw_refresh, REFRESH), (raw_access, ACCESS)):
+        if not raw:
+            continue
+        try:
+            claims = decode(raw, kind)
+        except TokenExpired as exc:
+            claims = exc.claims
+        except TokenInvalid:
+            continue
+        return claims["sid"], claims[user_id_claim]
+    return None

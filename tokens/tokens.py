@@ -1,0 +1,162 @@
+"""Our token classes, built on Simple JWT's `Token` and its signing backend.
+
+Tokens are deterministic: the same session, generation and issue time always sign
+to the same bytes (HS*/RS* signatures are deterministic). That is what lets a
+refresh replayed inside the grace window get the byte-identical successor without
+any raw token being stored anywhere.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import jwt
+from django.utils.crypto import salted_hmac
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.tokens import Token
+
+from . import clock
+from .conf import AuthSettings, auth_settings, token_backend
+
+ACCESS = "access"
+REFRESH = "refresh"
+
+
+class TokenInvalid(Exception):
+    """Malformed, forged, tampered, of the wrong type, or otherwise unusable."""
+
+
+class TokenExpired(Exception):
+    def __init__(self, claims: dict[str, Any]) -> None:
+        super().__init__("token expired")
+        self.claims = claims
+
+
+class _SessionToken(Token):
+    """A token of one session generation; never built from the current time."""
+
+    token_type: str
+
+    @property  # type: ignore[override]
+    def lifetime(self) -> timedelta:  # read at use time, never captured at import
+        conf = auth_settings()
+        return conf.access_lifetime if self.token_type == ACCESS else conf.refresh_lifetime
+
+    def get_token_backend(self) -> TokenBackend:
+        return token_backend()
+
+    @classmethod
+    def for_generation(
+        cls,
+        *,
+        session_id: str,
+        user_id: str,
+        generation: int,
+        issued_at: datetime,
+        not_after: datetime,
+        absolute_expires_at: datetime,
+    ) -> _SessionToken:
+        conf = auth_settings()
+        token = cls()
+        iat = int(issued_at.timestamp())
+        token.payload = {
+            conf.token_type_claim: cls.token_type,
+            "iat": iat,
+            "exp": min(iat + int(token.lifetime.total_seconds()), int(not_after.timestamp())),
+            conf.jti_claim: salted_hmac(
+                "duotoken.jti", f"{session_id}:{generation}:{cls.token_type}", secret=conf.signing_key
+            ).hexdigest()[:32],
+            conf.user_id_claim: user_id,
+            "sid": session_id,
+            "gen": generation,
+            # The absolute end of the session, so an expired token can tell
+            # "session_expired" from a plain idle expiry without a query.
+            "sx": int(absolute_expires_at.timestamp()),
+        }
+        return token
+
+
+class AccessToken(_SessionToken):
+    token_type = ACCESS
+
+
+class RefreshToken(_SessionToken):
+    token_type = REFRESH
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    access_expires: int
+    refresh_expires: int
+    session_expires: datetime
+
+
+def mint_pair(
+    *, session_id: str, user_id: str, generation: int, issued_at: datetime, absolute_expires_at: datetime
+) -> TokenPair:
+    conf = auth_settings()
+    idle_end = min(issued_at + conf.refresh_lifetime, absolute_expires_at)
+    common = {
+        "session_id": session_id,
+        "user_id": user_id,
+        "generation": generation,
+        "issued_at": issued_at,
+        "absolute_expires_at": absolute_expires_at,
+    }
+    access = AccessToken.for_generation(not_after=absolute_expires_at, **common)
+    refresh = RefreshToken.for_generation(not_after=idle_end, **common)
+    return TokenPair(
+        access=str(access),
+        refresh=str(refresh),
+        access_expires=access["exp"],
+        refresh_expires=refresh["exp"],
+        session_expires=idle_end,
+    )
+
+
+def decode(raw: str, expected_type: str) -> dict[str, Any]:
+    """Verify signature, type and shape; raise TokenExpired or TokenInvalid.
+
+    Expiry is checked here against `clock.now()` (not PyJWT's clock) so that the
+    claims of an expired-but-genuine token are still available to pick the error.
+    """
+    conf = auth_settings()
+    if not raw or len(raw) > conf.max_token_bytes:
+        raise TokenInvalid("empty or oversized token")
+    backend = token_backend()
+    try:
+        claims = jwt.decode(
+            raw,
+            backend.get_verifying_key(raw),
+            algorithms=[backend.algorithm],
+            audience=backend.audience,
+            issuer=backend.issuer,
+            options={"verify_exp": False, "verify_aud": backend.audience is not None, "require": ["exp", "iat"]},
+        )
+    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+        raise TokenInvalid(str(exc)) from exc
+    if claims.get(conf.token_type_claim) != expected_type or not _well_formed(claims, conf):
+        raise TokenInvalid("wrong type or shape")
+    if claims["exp"] <= clock.now().timestamp():
+        raise TokenExpired(claims)
+    return claims
+
+
+def _well_formed(claims: dict[str, Any], conf: AuthSettings) -> bool:
+    def is_int(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not all(is_int(claims.get(name)) for name in ("exp", "iat", "gen", "sx")):
+        return False
+    if not isinstance(claims.get(conf.jti_claim), str) or not isinstance(claims.get(conf.user_id_claim), str):
+        return False
+    try:
+        uuid.UUID(claims.get("sid"))
+    except (TypeError, ValueError, AttributeError):
+        return False
+    return claims["gen"] >= 1

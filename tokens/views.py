@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.serializers import RefreshResponseSerializer
+
+from .cookies import clear_auth_cookies, read_refresh, set_auth_cookies
+from .csrf import enforce_csrf
+from .services import session_rotate
+
+ERROR_RESPONSE = OpenApiResponse(description='`{"detail": "...", "code": "..."}`')
+
+
+class CsrfEnforcedAPIView(APIView):
+    """For endpoints that act on cookies before any authentication (login, refresh,
+    logout): Django's CSRF check runs first, so a forged request changes nothing."""
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        enforce_csrf(request._request)
+        super().initial(request, *args, **kwargs)
+
+
+class RefreshView(CsrfEnforcedAPIView):
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        request=None,
+        responses={200: RefreshResponseSerializer, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 429: ERROR_RESPONSE},
+    )
+    def post(self, request: Request) -> Response:
+        issued = session_rotate(raw_refresh=read_refresh(request._request), request=request._request)
+        response = Response(RefreshResponseSerializer({"session": issued}).data)
+        set_auth_cookies(response, issued.pair)
+        return response
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if response.status_code == 401:
+            # The SPA's cue to show its login screen; stale cookies must go too.
+            clear_auth_cookies(response)
+        return response
