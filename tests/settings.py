@@ -18,3 +18,11 @@ from config.settings import *  # noqa: E402,F403
 
 # Tests are about sessions, not key stretching.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# One test database per pytest process, so that several runs on one machine (or a
+# developer's run beside CI's) never drop each other's database.
+_test_db = DATABASES["default"]["TEST"] = dict(DATABASES["default"].get("TEST", {}))
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    _test_db["NAME"] = str(BASE_DIR / f".test-db-{os.getpid()}.sqlite3")
+else:
+    _test_db["NAME"] = f"test_{DATABASES['default']['NAME']}_{os.getpid()}"
