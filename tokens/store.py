@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
+import time  # wall clock, not monotonic: tests move it with time-machine
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -69,12 +69,12 @@ class _Breaker:
 
     @classmethod
     def check(cls) -> None:
-        if time.monotonic() < cls.down_until:
+        if time.time() < cls.down_until:
             raise StoreUnavailable("redis marked down")
 
     @classmethod
     def trip(cls, exc: Exception) -> None:
-        cls.down_until = time.monotonic() + BREAKER_SECONDS
+        cls.down_until = time.time() + BREAKER_SECONDS
         logger.warning("redis unavailable: %s", exc)
 
 

@@ -136,7 +136,14 @@ def decode(raw: str, expected_type: str) -> dict[str, Any]:
             algorithms=[backend.algorithm],
             audience=backend.audience,
             issuer=backend.issuer,
-            options={"verify_exp": False, "verify_aud": backend.audience is not None, "require": ["exp", "iat"]},
+            # No iat check: a host whose clock runs a second behind the one that
+            # minted the token would call it "not yet valid" and log the user out.
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_aud": backend.audience is not None,
+                "require": ["exp", "iat"],
+            },
         )
     except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise TokenInvalid(str(exc)) from exc
