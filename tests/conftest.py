@@ -51,3 +51,12 @@ def gunicorn(transactional_db, request):
     server = Gunicorn(workers=workers, **overrides).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def at_noon(spa, alice, time_machine):
+    """Logged in at a fixed instant, with time frozen so tests move it explicitly."""
+    time_machine.move_to("2026-11-23 12:00:00+00:00", tick=False)
+    response = spa.login()
+    assert response.status_code == 200, response.content
+    return spa
