@@ -1,12 +1,12 @@
 from __future__ import annotations
 
+from django.middleware.csrf import get_token
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from django.middleware.csrf import get_token
 from tokens.cookies import clear_auth_cookies, read_access, read_refresh, set_auth_cookies
 from tokens.views import ERROR_RESPONSE, CsrfEnforcedAPIView
 
@@ -40,7 +40,9 @@ class LogoutView(CsrfEnforcedAPIView):
     @extend_schema(request=None, responses={204: None, 403: ERROR_RESPONSE})
     def post(self, request: Request) -> Response:
         django_request = request._request
-        user_logout(request=django_request, raw_access=read_access(django_request), raw_refresh=read_refresh(django_request))
+        user_logout(
+            request=django_request, raw_access=read_access(django_request), raw_refresh=read_refresh(django_request)
+        )
         response = Response(status=204)
         clear_auth_cookies(response)
         return response

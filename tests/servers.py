@@ -70,7 +70,9 @@ class Gunicorn:
             "--timeout", "30", "--graceful-timeout", "5",
         ]  # fmt: skip
         self._log_file = open(self.log, "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=server_env(**self.env), stdout=self._log_file, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=server_env(**self.env), stdout=self._log_file, stderr=subprocess.STDOUT
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

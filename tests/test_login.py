@@ -28,7 +28,10 @@ def test_login_with_wrong_password_is_invalid_credentials(spa, alice):
     response = spa.login(password="wrong")
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "Unable to log in with the provided credentials.", "code": "invalid_credentials"}
+    assert response.json() == {
+        "detail": "Unable to log in with the provided credentials.",
+        "code": "invalid_credentials",
+    }
     assert "dt_access" not in response.cookies
 
 

@@ -54,7 +54,9 @@ def test_concurrent_refreshes_with_one_token_all_get_the_same_successor(gunicorn
     for round_number in range(1, ROUNDS + 1):
         responses = _storm(gunicorn.url, cookies, csrf)
 
-        assert [r.status_code for r in responses] == [200] * THREADS, [r.text for r in responses if r.status_code != 200]
+        assert [r.status_code for r in responses] == [200] * THREADS, [
+            r.text for r in responses if r.status_code != 200
+        ]
         successors = {r.cookies["dt_refresh"] for r in responses}
         accesses = {r.cookies["dt_access"] for r in responses}
         assert len(successors) == 1 and len(accesses) == 1

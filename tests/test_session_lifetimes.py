@@ -12,7 +12,10 @@ def test_idle_timeout_ends_a_session_nobody_refreshed(at_noon, time_machine):
     response = at_noon.refresh()
 
     assert response.status_code == 401
-    assert response.json() == {"detail": "The refresh token has expired; log in again.", "code": "refresh_token_expired"}
+    assert response.json() == {
+        "detail": "The refresh token has expired; log in again.",
+        "code": "refresh_token_expired",
+    }
     assert response.cookies["dt_refresh"].value == ""
 
 

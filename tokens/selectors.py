@@ -90,7 +90,5 @@ def _session_user_from_db(*, session_id: str, user_id: str, cache: bool) -> Abst
         raise AuthError("session_revoked")
     if cache:
         ttl = cache_ttl_for(session.absolute_expires_at)
-        store.remember_session(
-            session_id, user_id, session_ttl=ttl, user_snapshot=user_snapshot(user), user_ttl=ttl
-        )
+        store.remember_session(session_id, user_id, session_ttl=ttl, user_snapshot=user_snapshot(user), user_ttl=ttl)
     return user

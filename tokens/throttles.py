@@ -20,9 +20,7 @@ from .models import SecurityEvent
 logger = logging.getLogger("duotoken.throttles")
 
 
-def _hit(
-    buckets: list[tuple[str, str, Rate]], *, request: HttpRequest, fail_closed: bool, username: str = ""
-) -> None:
+def _hit(buckets: list[tuple[str, str, Rate]], *, request: HttpRequest, fail_closed: bool, username: str = "") -> None:
     try:
         wait, over = store.throttle_hit(buckets)
     except store.StoreUnavailable:

@@ -1,0 +1,107 @@
+"""Refusing to start beats starting insecurely; and a dead dependency at start is a
+plain sentence, not a traceback."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from django.core.checks import run_checks
+from django.test import override_settings
+
+from .servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "JWT_", "AUTH_"))}
+    base.update(DJANGO_READ_DOT_ENV="false", DJANGO_SETTINGS_MODULE="config.settings", **env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=base, capture_output=True, text=True, timeout=60
+    )
+
+
+STRONG = {"DJANGO_SECRET_KEY": "s" * 50, "JWT_SIGNING_KEY": "j" * 50}
+
+
+def test_without_debug_and_without_a_jwt_key_it_refuses_to_start():
+    result = _manage("check", DJANGO_SECRET_KEY="s" * 50)
+
+    assert result.returncode != 0
+    assert "JWT_SIGNING_KEY must be set to its own key of at least 32 characters" in result.stderr
+
+
+def test_a_jwt_key_equal_to_the_django_secret_is_refused():
+    result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_SIGNING_KEY="s" * 50)
+
+    assert result.returncode != 0
+    assert "JWT_SIGNING_KEY" in result.stderr
+
+
+def test_with_strong_keys_it_starts():
+    result = _manage("check", **STRONG)
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_debug_mode_starts_with_development_keys():
+    result = _manage("check", DJANGO_DEBUG="true")
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_preflight_names_an_unreachable_redis_plainly(tmp_path):
+    result = _manage(
+        "preflight",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+        **STRONG,
+    )
+
+    assert result.returncode == 1
+    assert "Redis: cannot reach redis://127.0.0.1:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_preflight_names_an_unreachable_database_plainly():
+    result = _manage("preflight", DATABASE_URL=f"postgres://postgres@127.0.0.1:{free_port()}/nope", **STRONG)
+
+    assert result.returncode == 1
+    assert "Database: cannot connect to postgresql database nope" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_gunicorn_refuses_to_start_with_a_plain_message_when_redis_is_down(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "JWT_", "AUTH_"))}
+    env.update(
+        DJANGO_READ_DOT_ENV="false",
+        DJANGO_SETTINGS_MODULE="config.settings",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+        **STRONG,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{free_port()}", "-w", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert "Duotoken cannot start" in result.stderr
+    assert "Redis: cannot reach" in result.stderr
+
+
+def test_system_checks_reject_a_grace_window_over_60_seconds(settings):
+    from datetime import timedelta
+
+    with override_settings(DUOTOKEN={**settings.DUOTOKEN, "REFRESH_GRACE": timedelta(seconds=61)}):
+        ids = [message.id for message in run_checks()]
+
+    assert "duotoken.E003" in ids
+
+
+def test_system_checks_reject_a_bad_rate_string(settings):
+    with override_settings(DUOTOKEN={**settings.DUOTOKEN, "THROTTLE_LOGIN": "ten per minute"}):
+        messages = [message for message in run_checks() if message.id == "duotoken.E008"]
+
+    assert messages and "Invalid rate 'ten per minute'" in messages[0].msg
