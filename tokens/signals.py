@@ -10,8 +10,9 @@ from .models import RevokeReason, Session
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
-def _user_saved(sender, instance, created, **kwargs):
-    if created:
+def _user_saved(sender, instance, created, update_fields=None, **kwargs):
+    # last_login (written on every login) is not in the snapshot: keep the cache.
+    if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
         return
     store.forget_user(str(instance.pk))
     if not instance.is_active:
