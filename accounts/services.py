@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth import authenticate, get_user_model, user_logged_in, user_logged_out
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
+from rest_framework.exceptions import ValidationError
 
+from tokens import clock
 from tokens.errors import AuthError
-from tokens.models import RevokeReason, SecurityEvent
-from tokens.services import IssuedSession, security_event_record, session_from_cookies, session_start, sessions_revoke
+from tokens.models import RevokeReason, SecurityEvent, Session
+from tokens.services import (
+    IssuedSession,
+    security_event_record,
+    session_from_cookies,
+    session_rotate_current,
+    session_start,
+    sessions_live_ids,
+    sessions_revoke,
+    sessions_revoke_by_admin,
+)
 from tokens.throttles import throttle_login
 
 
@@ -49,3 +64,81 @@ def user_logout_all(*, request: HttpRequest, user: AbstractBaseUser) -> int:
     )
     user_logged_out.send(sender=user.__class__, request=request, user=user)
     return len(ended)
+
+
+def user_sessions_active(*, user: AbstractBaseUser) -> list[Session]:
+    """The user's live sessions (neither ended nor expired), most recently used first."""
+    now = clock.now()
+    return list(
+        Session.objects.filter(
+            user=user, revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
+        ).order_by("-rotated_at", "-created_at")
+    )
+
+
+def user_session_end(*, user: AbstractBaseUser, session_id: str, current_session_id: str, request: HttpRequest) -> bool:
+    """End one of the user's own live sessions. Returns whether it was the current
+    one; raises SessionNotFound for an unknown id and for anybody else's alike."""
+    if not sessions_live_ids(session_ids=[session_id], user_ids=[user.pk]):
+        raise SessionNotFound(session_id)
+    if not sessions_revoke(reason=RevokeReason.LOGOUT, session_ids=[session_id], user=user):
+        raise SessionNotFound(session_id)  # ended by a concurrent request
+    is_current = session_id == current_session_id
+    kind = SecurityEvent.Kind.LOGOUT if is_current else SecurityEvent.Kind.SESSION_REVOKED
+    security_event_record(kind=kind, request=request, user=user, session_id=session_id)
+    if is_current:
+        user_logged_out.send(sender=user.__class__, request=request, user=user)
+    return is_current
+
+
+def user_password_change(
+    *, user: AbstractBaseUser, old_password: str, new_password: str, session_id: str, request: HttpRequest
+) -> IssuedSession:
+    """Change the password, end every other session, and move this one to a new
+    generation so that the device making the change stays logged in."""
+    # The old password is a secret worth guessing for whoever holds a stolen session,
+    # so attempts count against the same per-user limit as logins.
+    throttle_login(request=request, username=user.get_username())
+    # A fresh row: request.user may be a cached snapshot without the password hash.
+    user = get_user_model()._default_manager.get(pk=user.pk)
+    if not user.check_password(old_password):
+        raise ValidationError({"old_password": ["The old password is not correct."]})
+    try:
+        validate_password(new_password, user=user)
+    except DjangoValidationError as exc:
+        raise ValidationError({"new_password": list(exc.messages)}) from None
+    ended = sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, user=user, keep_session_id=session_id)
+    user.set_password(new_password)
+    user._duotoken_keep_session_id = session_id  # see tokens.signals: this device stays
+    user.save(update_fields=["password"])
+    issued = session_rotate_current(session_id=session_id, request=request)
+    security_event_record(
+        kind=SecurityEvent.Kind.PASSWORD_CHANGED,
+        request=request,
+        user=user,
+        session_id=session_id,
+        data={"sessions_ended": len(ended)},
+    )
+    return issued
+
+
+def users_sessions_revoke_by_admin(
+    *, admin: AbstractBaseUser, request: HttpRequest | None, user_ids: Iterable[int]
+) -> list[str]:
+    """The admin action "revoke all sessions of selected users"."""
+    return sessions_revoke_by_admin(admin=admin, request=request, session_ids=sessions_live_ids(user_ids=user_ids))
+
+
+def user_deactivation_record(
+    *, user: AbstractBaseUser, admin: AbstractBaseUser | None, request: HttpRequest | None, session_ids: list[str]
+) -> None:
+    """Log a deactivation; the sessions themselves are ended by the user's post_save
+    receiver (tokens.signals), wherever the deactivation happens."""
+    data: dict = {"sessions": sorted(session_ids)}
+    if admin is not None:
+        data["admin"] = {"id": admin.pk, "username": admin.get_username()}
+    security_event_record(kind=SecurityEvent.Kind.USER_DEACTIVATED, request=request, user=user, data=data)
+
+
+class SessionNotFound(Exception):
+    """No live session with this id belongs to this user (it may not exist at all)."""

@@ -2,7 +2,7 @@ from django.urls import path
 
 from tokens.views import RefreshView
 
-from . import views
+from . import sessions_views, views
 
 app_name = "auth"
 
@@ -13,4 +13,10 @@ urlpatterns = [
     path("logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
     path("me/", views.MeView.as_view(), name="me"),
     path("csrf/", views.CsrfView.as_view(), name="csrf"),
+]
+
+urlpatterns += [
+    path("sessions/", sessions_views.SessionListView.as_view(), name="sessions"),
+    path("sessions/<str:session_id>/", sessions_views.SessionDetailView.as_view(), name="session-detail"),
+    path("password/change/", sessions_views.PasswordChangeView.as_view(), name="password-change"),
 ]

@@ -41,6 +41,8 @@ class Session(models.Model):
             models.Index(fields=["absolute_expires_at"], name="session_abs_expiry"),
             models.Index(fields=["idle_expires_at"], name="session_idle_expiry"),
         ]
+        # Ending someone's sessions is its own right: viewing them in admin does not grant it.
+        permissions = [("revoke_session", "Can revoke sessions")]
 
     def __str__(self) -> str:
         return f"session {self.pk} of user {self.user_id}"

@@ -10,13 +10,14 @@ held across a round trip and no in-process lock is involved.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Least
 from django.http import HttpRequest
 
@@ -226,3 +227,118 @@ def session_from_cookies(*, raw_access: str | None, raw_refresh: str | None) -> 
             continue
         return claims["sid"], claims[user_id_claim]
     return None
+
+
+def session_rotate_current(*, session_id: str, request: HttpRequest) -> IssuedSession:
+    """Move a live session to its next generation without a refresh token, for a
+    request that has already proved it holds the session (e.g. a password change).
+
+    The same compare-and-set as `session_rotate`, with the generation read from the
+    row; a concurrent refresh that wins the race is simply retried against.
+    """
+    conf = auth_settings()
+    ip, agent = client_ip(request), user_agent(request)
+    for _ in range(3):
+        now = clock.now()
+        session = Session.objects.filter(pk=session_id).first()
+        if session is None or session.is_revoked:
+            raise AuthError("session_revoked")
+        if now >= session.expires_at:
+            raise AuthError("session_expired")
+        gen = session.generation
+        rotated = Session.objects.filter(
+            pk=session_id,
+            generation=gen,
+            revoked_at__isnull=True,
+            idle_expires_at__gt=now,
+            absolute_expires_at__gt=now,
+        ).update(
+            generation=gen + 1,
+            rotated_at=now,
+            idle_expires_at=Least(Value(now + conf.refresh_lifetime), F("absolute_expires_at")),
+            last_ip=ip,
+            last_user_agent=agent,
+        )
+        if rotated:
+            return _issue(str(session.pk), str(session.user_id), gen + 1, now, session.absolute_expires_at)
+    raise AuthError("service_unavailable", retry_after=1)
+
+
+def sessions_revoke_by_admin(
+    *, admin: AbstractBaseUser, request: HttpRequest | None, session_ids: Iterable[str]
+) -> list[str]:
+    """End sessions from the admin, leaving one `admin_revoked` event per user whose
+    sessions ended, naming the admin and the sessions."""
+    ended = sessions_revoke(reason=RevokeReason.ADMIN, session_ids=session_ids)
+    by_user: dict[int, list[str]] = {}
+    for pk, user_id in Session.objects.filter(pk__in=ended).values_list("pk", "user_id"):
+        by_user.setdefault(user_id, []).append(str(pk))
+    for user_id, ids in sorted(by_user.items()):
+        ids.sort()
+        security_event_record(
+            kind=SecurityEvent.Kind.ADMIN_REVOKED,
+            request=request,
+            user_id=user_id,
+            session_id=ids[0] if len(ids) == 1 else None,
+            data={"admin": {"id": admin.pk, "username": admin.get_username()}, "sessions": ids},
+        )
+    if ended:
+        logger.info("admin %s ended %d session(s)", admin.pk, len(ended))
+    return ended
+
+
+def sessions_live_ids(*, session_ids: Iterable[str] | None = None, user_ids: Iterable[int] | None = None) -> list[str]:
+    """Ids of sessions that are neither revoked nor expired, among those given."""
+    now = clock.now()
+    qs = Session.objects.filter(revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now)
+    if session_ids is not None:
+        qs = qs.filter(pk__in=list(session_ids))
+    if user_ids is not None:
+        qs = qs.filter(user_id__in=list(user_ids))
+    return [str(pk) for pk in qs.values_list("pk", flat=True)]
+
+
+@dataclass(frozen=True)
+class CleanupResult:
+    sessions: int
+    events: int
+
+
+def _delete_in_batches(qs, *, batch_size: int, pause: float, raw: bool) -> int:
+    deleted = 0
+    while True:
+        ids = list(qs.order_by().values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return deleted
+        batch = qs.filter(pk__in=ids)
+        # Expired sessions cannot have a usable token left (every token's `exp` is
+        # capped by the session's expiry), so the per-row Redis mark that
+        # Session's post_delete receiver would send is skipped on purpose.
+        deleted += batch._raw_delete(batch.db) if raw else batch.delete()[0]
+        if len(ids) < batch_size:
+            return deleted
+        if pause:
+            time.sleep(pause)
+
+
+def expired_records_delete(
+    *,
+    session_age: timedelta,
+    event_age: timedelta,
+    batch_size: int = 1000,
+    pause: float = 0.0,
+    dry_run: bool = False,
+) -> CleanupResult:
+    """Delete sessions expired for longer than `session_age` and security events
+    older than `event_age`, a batch per short transaction, so that it can run from
+    cron beside a live service without long locks."""
+    now = clock.now()
+    cutoff = now - session_age
+    sessions = Session.objects.filter(Q(idle_expires_at__lte=cutoff) | Q(absolute_expires_at__lte=cutoff))
+    events = SecurityEvent.objects.filter(created_at__lt=now - event_age)
+    if dry_run:
+        return CleanupResult(sessions=sessions.count(), events=events.count())
+    return CleanupResult(
+        sessions=_delete_in_batches(sessions, batch_size=batch_size, pause=pause, raw=True),
+        events=_delete_in_batches(events, batch_size=batch_size, pause=pause, raw=False),
+    )

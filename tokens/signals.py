@@ -1,5 +1,6 @@
 """Keep Redis honest when users change: a cached user snapshot is dropped on every
-save, and deactivating or deleting a user ends all their sessions at once."""
+save; deactivating or deleting a user, or changing their password, ends their
+sessions at once."""
 
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
@@ -15,10 +16,16 @@ def _user_saved(sender, instance, created, update_fields=None, **kwargs):
     if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
         return
     store.forget_user(str(instance.pk))
-    if not instance.is_active:
-        from .services import sessions_revoke
+    from .services import sessions_revoke
 
+    if not instance.is_active:
         sessions_revoke(reason=RevokeReason.USER_DEACTIVATED, user=instance)
+    elif getattr(instance, "_password", None) is not None:
+        # set_password() then save(), wherever it happens (the admin's password
+        # form, a shell, our API): every session ends, except the one our own
+        # password-change endpoint keeps and rotates (it marks the instance).
+        keep = getattr(instance, "_duotoken_keep_session_id", None)
+        sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, user=instance, keep_session_id=keep)
 
 
 @receiver(post_delete, sender=Session)

@@ -1,0 +1,107 @@
+"""Users in Django admin, with their sessions inline and an action that ends them all.
+
+Deactivating a user here (or anywhere) ends their sessions through the post_save
+receiver in tokens.signals; the admin adds who did it to the security log.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+
+from tokens.admin import REVOKE_PERMISSION, message_sessions_ended, session_status
+from tokens.clientinfo import device_label
+from tokens.models import RevokeReason, Session
+from tokens.services import sessions_live_ids
+
+from .models import User
+from .services import user_deactivation_record, users_sessions_revoke_by_admin
+
+
+class SessionInline(admin.TabularInline):
+    model = Session
+    fk_name = "user"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ("-created_at",)
+    fields = ("short_id", "device", "ip", "created_at", "rotated_at", "expires", "generation", "status")
+    readonly_fields = fields
+    verbose_name_plural = "sessions"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="session")
+    def short_id(self, session: Session) -> str:
+        return str(session.pk)[:8]
+
+    @admin.display(description="device")
+    def device(self, session: Session) -> str:
+        return device_label(session.last_user_agent or session.user_agent)
+
+    @admin.display(description="expires")
+    def expires(self, session: Session):
+        return session.expires_at
+
+    @admin.display(description="status")
+    def status(self, session: Session) -> str:
+        return session_status(session)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    inlines = (SessionInline,)
+    actions = ("revoke_all_sessions",)
+    readonly_fields = ("security_log",)
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Security", {"fields": ("security_log",)}))
+
+    def get_inlines(self, request: HttpRequest, obj: User | None):
+        return self.inlines if obj is not None else ()
+
+    @admin.display(description="security log")
+    def security_log(self, user: User) -> str:
+        if user.pk is None:
+            return "-"
+        url = reverse("admin:tokens_securityevent_changelist") + "?" + urlencode({"user": user.pk})
+        return format_html('<a href="{}">Security events of {}</a>', url, user.get_username())
+
+    def has_revoke_sessions_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REVOKE_PERMISSION)
+
+    @admin.action(description="Revoke all sessions of selected users", permissions=["revoke_sessions"])
+    def revoke_all_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        ended = users_sessions_revoke_by_admin(
+            admin=request.user, request=request, user_ids=queryset.values_list("pk", flat=True)
+        )
+        message_sessions_ended(self, request, len(ended))
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Sessions cannot be deleted by hand, but they go with their user (and the
+        # post_delete receiver ends them in Redis at once).
+        perms_needed.discard(Session._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
+    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+        deactivating = change and "is_active" in form.changed_data and not obj.is_active
+        live = sessions_live_ids(user_ids=[obj.pk]) if deactivating else []
+        super().save_model(request, obj, form, change)  # post_save ends the sessions
+        if deactivating:
+            ended = Session.objects.filter(pk__in=live, revoke_reason=RevokeReason.USER_DEACTIVATED).values_list(
+                "pk", flat=True
+            )
+            user_deactivation_record(
+                user=obj, admin=request.user, request=request, session_ids=[str(pk) for pk in ended]
+            )

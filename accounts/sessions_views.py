@@ -1,0 +1,75 @@
+"""The user's own sessions (list, end one) and password change."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.utils.cache import add_never_cache_headers
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tokens.cookies import clear_auth_cookies, set_auth_cookies
+from tokens.views import ERROR_RESPONSE
+
+from .serializers import RefreshResponseSerializer
+from .services import SessionNotFound, user_password_change, user_session_end, user_sessions_active
+from .sessions_serializers import PasswordChangeSerializer, SessionSerializer
+
+
+class SessionListView(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(responses={200: SessionSerializer(many=True), 401: ERROR_RESPONSE})
+    def get(self, request: Request) -> Response:
+        current = request.auth["sid"]
+        sessions = sorted(user_sessions_active(user=request.user), key=lambda s: str(s.pk) != current)
+        response = Response(SessionSerializer(sessions, many=True, context={"current_session_id": current}).data)
+        add_never_cache_headers(response)
+        return response
+
+
+class SessionDetailView(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("session_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        responses={204: None, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 404: ERROR_RESPONSE},
+    )
+    def delete(self, request: Request, session_id: str) -> Response:
+        try:
+            was_current = user_session_end(
+                user=request.user,
+                session_id=str(uuid.UUID(session_id)),
+                current_session_id=request.auth["sid"],
+                request=request._request,
+            )
+        except (ValueError, SessionNotFound):
+            # One answer for unknown ids and other people's: ids reveal nothing.
+            raise NotFound() from None
+        response = Response(status=204)
+        if was_current:
+            clear_auth_cookies(response)
+        return response
+
+
+class PasswordChangeView(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        request=PasswordChangeSerializer,
+        responses={200: RefreshResponseSerializer, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PasswordChangeSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        issued = user_password_change(
+            user=request.user, session_id=request.auth["sid"], request=request._request, **serializer.validated_data
+        )
+        response = Response(RefreshResponseSerializer({"session": issued}).data)
+        set_auth_cookies(response, issued.pair)
+        return response

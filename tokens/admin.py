@@ -1,0 +1,188 @@
+"""Sessions and the security log in Django admin: read-only records, plus one action
+("Revoke selected sessions") guarded by its own permission, `tokens.revoke_session`."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.translation import ngettext
+
+from . import clock
+from .clientinfo import device_label
+from .models import SecurityEvent, Session
+from .services import sessions_live_ids, sessions_revoke_by_admin
+
+REVOKE_PERMISSION = "tokens.revoke_session"
+
+
+def session_status(session: Session) -> str:
+    if session.is_revoked:
+        return f"revoked ({session.get_revoke_reason_display()})"
+    if clock.now() >= session.expires_at:
+        return "expired"
+    return "active"
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+
+    def queryset(self, request, queryset):
+        now = clock.now()
+        expired = Q(idle_expires_at__lte=now) | Q(absolute_expires_at__lte=now)
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True).exclude(expired)
+        if self.value() == "expired":
+            return queryset.filter(expired, revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records, not forms: nobody adds, edits or deletes rows by hand."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Session)
+class SessionAdmin(ReadOnlyAdmin):
+    list_display = (
+        "short_id",
+        "user",
+        "device",
+        "ip",
+        "created_at",
+        "rotated_at",
+        "idle_expires_at",
+        "absolute_expires_at",
+        "generation",
+        "status",
+    )
+    list_select_related = ("user",)
+    search_fields = ("user__username", "user__email", "ip", "last_ip")
+    list_filter = (StatusFilter, "revoke_reason", "created_at", "rotated_at")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    actions = ("revoke_selected",)
+    fields = (
+        "id",
+        "user",
+        "status",
+        "device",
+        "ip",
+        "user_agent",
+        "last_ip",
+        "last_user_agent",
+        "created_at",
+        "rotated_at",
+        "idle_expires_at",
+        "absolute_expires_at",
+        "generation",
+        "revoked_at",
+        "revoke_reason",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="session")
+    def short_id(self, session: Session) -> str:
+        return str(session.pk)[:8]
+
+    @admin.display(description="device")
+    def device(self, session: Session) -> str:
+        return device_label(session.last_user_agent or session.user_agent)
+
+    @admin.display(description="status")
+    def status(self, session: Session) -> str:
+        return session_status(session)
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(REVOKE_PERMISSION)
+
+    @admin.action(description="Revoke selected sessions", permissions=["revoke"])
+    def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
+        live = sessions_live_ids(session_ids=queryset.values_list("pk", flat=True))
+        ended = sessions_revoke_by_admin(admin=request.user, request=request, session_ids=live)
+        message_sessions_ended(self, request, len(ended))
+
+
+def message_sessions_ended(model_admin: admin.ModelAdmin, request: HttpRequest, count: int) -> None:
+    text = ngettext("%(count)d session ended.", "%(count)d sessions ended.", count) % {"count": count}
+    model_admin.message_user(request, text, messages.SUCCESS if count else messages.WARNING)
+
+
+class EventUserFilter(admin.SimpleListFilter):
+    """Filter by one user without listing every user in the sidebar: the user column
+    (and the user's admin page) link here with `?user=<id>`."""
+
+    title = "user"
+    parameter_name = "user"
+
+    def _user_id(self) -> int | None:
+        value = self.value() or ""
+        # Anything that is not a storable id matches nobody (and never reaches the database).
+        return int(value) if value.isascii() and value.isdigit() and int(value) < 2**63 else None
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        if not value:
+            return []  # nothing to show, and the filter stays out of the sidebar
+        users = SecurityEvent._meta.get_field("user").related_model._default_manager
+        user_id = self._user_id()
+        user = users.filter(pk=user_id).first() if user_id is not None else None
+        return [(value, user.get_username() if user else f"unknown user {value}")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        user_id = self._user_id()
+        return queryset.filter(user_id=user_id) if user_id is not None else queryset.none()
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "kind", "user_link", "username", "ip", "session_id", "summary")
+    list_select_related = ("user",)
+    list_filter = ("kind", "created_at", EventUserFilter)
+    search_fields = ("user__username", "user__email", "username", "ip")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "kind", "user", "username", "session_id", "ip", "user_agent", "details")
+    readonly_fields = fields
+
+    @admin.display(description="user", ordering="user__username")
+    def user_link(self, event: SecurityEvent) -> str:
+        if event.user_id is None:
+            return "-"
+        url = reverse("admin:tokens_securityevent_changelist") + "?" + urlencode({"user": event.user_id})
+        return format_html('<a href="{}">{}</a>', url, event.user.get_username())
+
+    @admin.display(description="details")
+    def summary(self, event: SecurityEvent) -> str:
+        data = event.data or {}
+        if event.kind == SecurityEvent.Kind.ADMIN_REVOKED:
+            admin_name = (data.get("admin") or {}).get("username", "?")
+            return f"by {admin_name}: {len(data.get('sessions', []))} session(s)"
+        if event.kind == SecurityEvent.Kind.REFRESH_REUSE:
+            legit, reuser = data.get("legitimate") or {}, data.get("reuser") or {}
+            return f"legitimate {legit.get('ip')}, reused from {reuser.get('ip')}"
+        return ", ".join(f"{key}={value}" for key, value in data.items() if not isinstance(value, dict | list))
+
+    @admin.display(description="data")
+    def details(self, event: SecurityEvent) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(event.data, indent=2, sort_keys=True))
