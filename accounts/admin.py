@@ -85,7 +85,7 @@ class UserAdmin(DjangoUserAdmin):
         ended = users_sessions_revoke_by_admin(
             admin=request.user, request=request, user_ids=queryset.values_list("pk", flat=True)
         )
-        message_sessions_ended(self, request, len(ended))
+        message_sessions_ended(self, request, ended)
 
     def get_deleted_objects(self, objs, request: HttpRequest):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)

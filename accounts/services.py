@@ -17,6 +17,7 @@ from tokens.errors import AuthError
 from tokens.models import RevokeReason, SecurityEvent, Session
 from tokens.services import (
     IssuedSession,
+    revocation_published_or_503,
     security_event_record,
     session_from_cookies,
     session_rotate_current,
@@ -51,10 +52,12 @@ def user_logout(*, request: HttpRequest, raw_access: str | None, raw_refresh: st
     if found is None:
         return
     session_id, user_id = found
-    if sessions_revoke(reason=RevokeReason.LOGOUT, session_ids=[session_id]):
+    ended = sessions_revoke(reason=RevokeReason.LOGOUT, session_ids=[session_id])
+    if ended:
         user = get_user_model()._default_manager.filter(pk=user_id).first()
         security_event_record(kind=SecurityEvent.Kind.LOGOUT, request=request, user=user, session_id=session_id)
         user_logged_out.send(sender=user.__class__ if user else None, request=request, user=user)
+    revocation_published_or_503(ended)
 
 
 def user_logout_all(*, request: HttpRequest, user: AbstractBaseUser) -> int:
@@ -63,6 +66,7 @@ def user_logout_all(*, request: HttpRequest, user: AbstractBaseUser) -> int:
         kind=SecurityEvent.Kind.LOGOUT_ALL, request=request, user=user, data={"sessions_ended": len(ended)}
     )
     user_logged_out.send(sender=user.__class__, request=request, user=user)
+    revocation_published_or_503(ended)
     return len(ended)
 
 
@@ -81,13 +85,15 @@ def user_session_end(*, user: AbstractBaseUser, session_id: str, current_session
     one; raises SessionNotFound for an unknown id and for anybody else's alike."""
     if not sessions_live_ids(session_ids=[session_id], user_ids=[user.pk]):
         raise SessionNotFound(session_id)
-    if not sessions_revoke(reason=RevokeReason.LOGOUT, session_ids=[session_id], user=user):
+    ended = sessions_revoke(reason=RevokeReason.LOGOUT, session_ids=[session_id], user=user)
+    if not ended:
         raise SessionNotFound(session_id)  # ended by a concurrent request
     is_current = session_id == current_session_id
     kind = SecurityEvent.Kind.LOGOUT if is_current else SecurityEvent.Kind.SESSION_REVOKED
     security_event_record(kind=kind, request=request, user=user, session_id=session_id)
     if is_current:
         user_logged_out.send(sender=user.__class__, request=request, user=user)
+    revocation_published_or_503(ended)
     return is_current
 
 

@@ -20,7 +20,14 @@ class LoginView(CsrfEnforcedAPIView):
 
     @extend_schema(
         request=LoginSerializer,
-        responses={200: LoginResponseSerializer, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 429: ERROR_RESPONSE},
+        responses={
+            200: LoginResponseSerializer,
+            400: ERROR_RESPONSE,
+            401: ERROR_RESPONSE,
+            403: ERROR_RESPONSE,
+            429: ERROR_RESPONSE,
+            503: ERROR_RESPONSE,
+        },
     )
     def post(self, request: Request) -> Response:
         serializer = LoginSerializer(data=request.data)
@@ -37,7 +44,7 @@ class LogoutView(CsrfEnforcedAPIView):
     authentication_classes = ()
     permission_classes = (AllowAny,)
 
-    @extend_schema(request=None, responses={204: None, 403: ERROR_RESPONSE})
+    @extend_schema(request=None, responses={204: None, 403: ERROR_RESPONSE, 503: ERROR_RESPONSE})
     def post(self, request: Request) -> Response:
         django_request = request._request
         user_logout(
@@ -51,7 +58,7 @@ class LogoutView(CsrfEnforcedAPIView):
 class LogoutAllView(APIView):
     permission_classes = (IsAuthenticated,)
 
-    @extend_schema(request=None, responses={204: None, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE})
+    @extend_schema(request=None, responses={204: None, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 503: ERROR_RESPONSE})
     def post(self, request: Request) -> Response:
         user_logout_all(request=request._request, user=request.user)
         response = Response(status=204)
@@ -62,7 +69,7 @@ class LogoutAllView(APIView):
 class MeView(APIView):
     permission_classes = (IsAuthenticated,)
 
-    @extend_schema(responses={200: UserSerializer, 401: ERROR_RESPONSE})
+    @extend_schema(responses={200: UserSerializer, 401: ERROR_RESPONSE, 503: ERROR_RESPONSE})
     def get(self, request: Request) -> Response:
         return Response(UserSerializer(request.user).data)
 

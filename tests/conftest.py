@@ -46,7 +46,7 @@ def logged_in(spa, alice):
 def gunicorn(transactional_db, request):
     """A real multi-worker server on the test database; pass env overrides with
     @pytest.mark.parametrize('gunicorn', [{...}], indirect=True)."""
-    overrides = getattr(request, "param", {}) or {}
+    overrides = dict(getattr(request, "param", {}) or {})
     workers = int(overrides.pop("workers", 4))
     server = Gunicorn(workers=workers, **overrides).start()
     yield server

@@ -15,8 +15,9 @@ from django.utils.translation import ngettext
 
 from . import clock
 from .clientinfo import device_label
+from .conf import auth_settings
 from .models import SecurityEvent, Session
-from .services import sessions_live_ids, sessions_revoke_by_admin
+from .services import Revoked, sessions_live_ids, sessions_revoke_by_admin
 
 REVOKE_PERMISSION = "tokens.revoke_session"
 
@@ -119,12 +120,20 @@ class SessionAdmin(ReadOnlyAdmin):
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
         live = sessions_live_ids(session_ids=queryset.values_list("pk", flat=True))
         ended = sessions_revoke_by_admin(admin=request.user, request=request, session_ids=live)
-        message_sessions_ended(self, request, len(ended))
+        message_sessions_ended(self, request, ended)
 
 
-def message_sessions_ended(model_admin: admin.ModelAdmin, request: HttpRequest, count: int) -> None:
+def message_sessions_ended(model_admin: admin.ModelAdmin, request: HttpRequest, ended: Revoked) -> None:
+    count = len(ended)
     text = ngettext("%(count)d session ended.", "%(count)d sessions ended.", count) % {"count": count}
     model_admin.message_user(request, text, messages.SUCCESS if count else messages.WARNING)
+    if not ended.published:
+        model_admin.message_user(
+            request,
+            "Redis could not be updated: their access tokens may keep working for up to "
+            f"{auth_settings().session_cache_seconds} s. Run the action again to retry.",
+            messages.ERROR,
+        )
 
 
 class EventUserFilter(admin.SimpleListFilter):

@@ -11,7 +11,6 @@ from __future__ import annotations
 from django.http import HttpResponse
 from django.utils.cache import add_never_cache_headers
 
-from . import clock
 from .conf import auth_settings
 from .tokens import TokenPair
 
@@ -25,9 +24,8 @@ def _attrs(kind: str) -> dict:
 
 
 def set_auth_cookies(response: HttpResponse, pair: TokenPair) -> None:
-    now = int(clock.now().timestamp())
-    response.set_cookie(value=pair.access, max_age=max(0, pair.access_expires - now), **_attrs("access"))
-    response.set_cookie(value=pair.refresh, max_age=max(0, pair.refresh_expires - now), **_attrs("refresh"))
+    response.set_cookie(value=pair.access, max_age=pair.access_max_age, **_attrs("access"))
+    response.set_cookie(value=pair.refresh, max_age=pair.refresh_max_age, **_attrs("refresh"))
     add_never_cache_headers(response)  # Cache-Control: no-store, private, ...
 
 

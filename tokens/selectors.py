@@ -81,7 +81,7 @@ def _session_user_from_db(*, session_id: str, user_id: str, cache: bool) -> Abst
     session = Session.objects.select_related("user").filter(pk=session_id).first()
     if session is None or session.is_revoked or str(session.user_id) != user_id:
         if cache and session is not None and session.is_revoked:
-            store.mark_revoked([session_id], reason=session.revoke_reason, ttl=revoked_ttl())
+            store.mark_revoked({session_id: session.revoke_reason}, ttl=revoked_ttl())
         raise AuthError("session_revoked")
     if clock.now() >= session.absolute_expires_at:
         raise AuthError("session_expired")

@@ -62,13 +62,16 @@ def security_event_record(
     )
 
 
-def _issue(session_id: str, user_id: str, generation: int, issued_at: datetime, absolute: datetime) -> IssuedSession:
+def _issue(
+    session_id: str, user_id: str, generation: int, issued_at: datetime, absolute: datetime, now: datetime
+) -> IssuedSession:
     pair = mint_pair(
         session_id=session_id,
         user_id=user_id,
         generation=generation,
         issued_at=issued_at,
         absolute_expires_at=absolute,
+        now=now,
     )
     return IssuedSession(session_id=session_id, user_id=user_id, pair=pair, absolute_expires_at=absolute)
 
@@ -77,14 +80,14 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
     """Open a new session (token family) for a user who has just proved who they are."""
     conf = auth_settings()
     now = clock.now()
-    # Whole seconds, like the `sx` claim, so every re-mint of a generation agrees.
-    absolute = now.replace(microsecond=0) + conf.max_lifetime
+    issued = clock.next_whole_second(now)
+    absolute = issued + conf.max_lifetime
     ip, agent = client_ip(request), user_agent(request)
     session = Session.objects.create(
         user=user,
         created_at=now,
-        rotated_at=now,
-        idle_expires_at=min(now + conf.refresh_lifetime, absolute),
+        rotated_at=issued,
+        idle_expires_at=min(issued + conf.refresh_lifetime, absolute),
         absolute_expires_at=absolute,
         ip=ip,
         user_agent=agent,
@@ -94,7 +97,7 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
     sid, uid = str(session.pk), str(user.pk)
     ttl = cache_ttl_for(absolute)
     store.remember_session(sid, uid, session_ttl=ttl, user_snapshot=user_snapshot(user), user_ttl=ttl)
-    return _issue(sid, uid, 1, now, absolute)
+    return _issue(sid, uid, 1, issued, absolute, now)
 
 
 def _refresh_claims(raw_refresh: str | None) -> dict:
@@ -120,6 +123,7 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
     throttle_refresh(request=request, session_id=sid)
 
     now = clock.now()
+    issued = clock.next_whole_second(now)
     ip, agent = client_ip(request), user_agent(request)
     rotated = Session.objects.filter(
         pk=sid,
@@ -130,14 +134,14 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
         absolute_expires_at__gt=now,
     ).update(
         generation=gen + 1,
-        rotated_at=now,
-        idle_expires_at=Least(Value(now + conf.refresh_lifetime), F("absolute_expires_at")),
+        rotated_at=issued,
+        idle_expires_at=Least(Value(issued + conf.refresh_lifetime), F("absolute_expires_at")),
         last_ip=ip,
         last_user_agent=agent,
     )
     if rotated:
         # The row matched the signed claims, so `sx` is the row's absolute expiry.
-        return _issue(sid, uid, gen + 1, now, datetime.fromtimestamp(claims["sx"], tz=UTC))
+        return _issue(sid, uid, gen + 1, issued, datetime.fromtimestamp(claims["sx"], tz=UTC), now)
     return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request)
 
 
@@ -155,7 +159,7 @@ def _after_lost_rotation(*, sid: str, uid: str, gen: int, now: datetime, request
     grace = auth_settings().grace
     if session.generation == gen + 1 and now - session.rotated_at <= grace:
         # A parallel or replayed refresh by the owner: hand back the same successor.
-        return _issue(sid, uid, session.generation, session.rotated_at, session.absolute_expires_at)
+        return _issue(sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now)
     _revoke_for_reuse(session=session, gen=gen, request=request)
     raise AuthError("refresh_token_reused")
 
@@ -179,8 +183,20 @@ def _revoke_for_reuse(*, session: Session, gen: int, request: HttpRequest) -> No
                     "reuser": {"ip": client_ip(request), "user_agent": user_agent(request)},
                 },
             )
-    store.mark_revoked([str(session.pk)], reason=RevokeReason.REUSE, ttl=revoked_ttl())
+    store.mark_revoked({str(session.pk): RevokeReason.REUSE}, ttl=revoked_ttl())
     logger.warning("refresh token reuse: session %s ended (generation %s presented)", session.pk, gen)
+
+
+class Revoked(list):
+    """The ids of the sessions a revocation ended, plus whether Redis was told.
+
+    `published` False means the database (the record) has ended them but Redis could
+    not be written and may vouch for them until its entries expire (at most
+    AUTH_SESSION_CACHE_SECONDS); API callers answer 503 so the client retries, and
+    the retry publishes again.
+    """
+
+    published: bool = True
 
 
 def sessions_revoke(
@@ -189,27 +205,37 @@ def sessions_revoke(
     session_ids: Iterable[str] | None = None,
     user: AbstractBaseUser | None = None,
     keep_session_id: str | None = None,
-) -> list[str]:
+) -> Revoked:
     """End live sessions, by id and/or all of a user's; returns the ids ended.
 
     The database is written first (it is the record), then Redis, so that a Redis
     restart can never bring an ended session back.
     """
-    qs = Session.objects.filter(revoked_at__isnull=True)
+    scope = Session.objects.all()
     if session_ids is not None:
-        qs = qs.filter(pk__in=list(session_ids))
+        scope = scope.filter(pk__in=list(session_ids))
     if user is not None:
-        qs = qs.filter(user=user)
+        scope = scope.filter(user=user)
     if keep_session_id is not None:
-        qs = qs.exclude(pk=keep_session_id)
+        scope = scope.exclude(pk=keep_session_id)
+    now = clock.now()
     with transaction.atomic():
-        ids = [str(pk) for pk in qs.select_for_update().values_list("pk", flat=True)]
-        if ids:
-            Session.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
-                revoked_at=clock.now(), revoke_reason=reason
-            )
-    store.mark_revoked(ids, reason=reason, ttl=revoked_ttl())
-    return ids
+        ended = Revoked(
+            str(pk) for pk in scope.filter(revoked_at__isnull=True).select_for_update().values_list("pk", flat=True)
+        )
+        if ended:
+            Session.objects.filter(pk__in=ended, revoked_at__isnull=True).update(revoked_at=now, revoke_reason=reason)
+    # Publish every revocation in scope that Redis might still contradict, not just
+    # these: a retry after a failed publish (Redis slow or away) repairs it.
+    recent = now - timedelta(seconds=auth_settings().session_cache_seconds + 5)
+    entries = dict(scope.filter(revoked_at__gte=recent).values_list("pk", "revoke_reason"))
+    ended.published = store.mark_revoked({str(pk): why for pk, why in entries.items()}, ttl=revoked_ttl())
+    return ended
+
+
+def revocation_published_or_503(ended: Revoked) -> None:
+    if not ended.published:
+        raise AuthError("service_unavailable", retry_after=1)
 
 
 def session_from_cookies(*, raw_access: str | None, raw_refresh: str | None) -> tuple[str, str] | None:
@@ -240,6 +266,7 @@ def session_rotate_current(*, session_id: str, request: HttpRequest) -> IssuedSe
     ip, agent = client_ip(request), user_agent(request)
     for _ in range(3):
         now = clock.now()
+        issued = clock.next_whole_second(now)
         session = Session.objects.filter(pk=session_id).first()
         if session is None or session.is_revoked:
             raise AuthError("session_revoked")
@@ -254,13 +281,13 @@ def session_rotate_current(*, session_id: str, request: HttpRequest) -> IssuedSe
             absolute_expires_at__gt=now,
         ).update(
             generation=gen + 1,
-            rotated_at=now,
-            idle_expires_at=Least(Value(now + conf.refresh_lifetime), F("absolute_expires_at")),
+            rotated_at=issued,
+            idle_expires_at=Least(Value(issued + conf.refresh_lifetime), F("absolute_expires_at")),
             last_ip=ip,
             last_user_agent=agent,
         )
         if rotated:
-            return _issue(str(session.pk), str(session.user_id), gen + 1, now, session.absolute_expires_at)
+            return _issue(str(session.pk), str(session.user_id), gen + 1, issued, session.absolute_expires_at, now)
     raise AuthError("service_unavailable", retry_after=1)
 
 

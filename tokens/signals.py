@@ -34,4 +34,4 @@ def _session_deleted(sender, instance, **kwargs):
     if not instance.is_revoked:
         from .selectors import revoked_ttl
 
-        store.mark_revoked([str(instance.pk)], reason="deleted", ttl=revoked_ttl())
+        store.mark_revoked({str(instance.pk): "deleted"}, ttl=revoked_ttl())

@@ -16,7 +16,7 @@ import hashlib
 import json
 import logging
 import time  # wall clock, not monotonic: tests move it with time-machine
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django_redis import get_redis_connection
@@ -145,27 +145,26 @@ def remember_user(user_id: str, snapshot: list, *, ttl: int) -> None:
         logger.info("could not cache user %s: %s", user_id, exc)
 
 
-def mark_revoked(session_ids: Iterable[str], *, reason: str, ttl: int) -> bool:
-    """Write revocations after the database has committed them.
+def mark_revoked(entries: Mapping[str, str], *, ttl: int) -> bool:
+    """Write revocations ({session id: reason}) after the database has committed them.
 
     Tried even while the breaker is open, and once more on failure: a stale "alive"
     entry is the one Redis state that could grant access. Returns False when Redis
     could not be written; the entry then expires within AUTH_SESSION_CACHE_SECONDS.
     """
-    ids = list(session_ids)
-    if not ids:
+    if not entries:
         return True
     for attempt in (1, 2):
         try:
             pipe = _redis(respect_breaker=False).pipeline(transaction=False)
-            for sid in ids:
+            for sid, reason in entries.items():
                 pipe.set(session_key(sid), f"{REVOKED}:{reason}", ex=max(1, ttl))
             pipe.execute()
             return True
         except RedisError as exc:
             if attempt == 2:
                 _Breaker.trip(exc)
-                logger.error("could not record revocation of %d session(s) in redis: %s", len(ids), exc)
+                logger.error("could not record revocation of %d session(s) in redis: %s", len(entries), exc)
     return False
 
 

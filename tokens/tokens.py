@@ -91,14 +91,22 @@ class RefreshToken(_SessionToken):
 class TokenPair:
     access: str
     refresh: str
-    access_expires: int
-    refresh_expires: int
+    access_max_age: int
+    refresh_max_age: int
     session_expires: datetime
 
 
 def mint_pair(
-    *, session_id: str, user_id: str, generation: int, issued_at: datetime, absolute_expires_at: datetime
+    *,
+    session_id: str,
+    user_id: str,
+    generation: int,
+    issued_at: datetime,
+    absolute_expires_at: datetime,
+    now: datetime,
 ) -> TokenPair:
+    """The pair of one generation, as issued at `issued_at` (a whole second); the
+    cookie lifetimes count from `now`, so a grace replay gets what is left."""
     conf = auth_settings()
     idle_end = min(issued_at + conf.refresh_lifetime, absolute_expires_at)
     common = {
@@ -110,11 +118,12 @@ def mint_pair(
     }
     access = AccessToken.for_generation(not_after=absolute_expires_at, **common)
     refresh = RefreshToken.for_generation(not_after=idle_end, **common)
+    elapsed = int(clock.next_whole_second(now).timestamp())
     return TokenPair(
         access=str(access),
         refresh=str(refresh),
-        access_expires=access["exp"],
-        refresh_expires=refresh["exp"],
+        access_max_age=max(0, access["exp"] - elapsed),
+        refresh_max_age=max(0, refresh["exp"] - elapsed),
         session_expires=idle_end,
     )
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -12,7 +13,19 @@ from .cookies import clear_auth_cookies, read_refresh, set_auth_cookies
 from .csrf import enforce_csrf
 from .services import session_rotate
 
-ERROR_RESPONSE = OpenApiResponse(description='`{"detail": "...", "code": "..."}`')
+# The one error shape (config.exceptions), declared so that clients and schema
+# checkers can validate error bodies too.
+ERROR_RESPONSE = OpenApiResponse(
+    response=inline_serializer(
+        "Error",
+        fields={
+            "detail": serializers.CharField(),
+            "code": serializers.CharField(),
+            "fields": serializers.DictField(required=False),
+        },
+    ),
+    description='`{"detail": "...", "code": "..."}`, plus `"fields"` on validation errors',
+)
 
 
 class CsrfEnforcedAPIView(APIView):
@@ -30,7 +43,13 @@ class RefreshView(CsrfEnforcedAPIView):
 
     @extend_schema(
         request=None,
-        responses={200: RefreshResponseSerializer, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 429: ERROR_RESPONSE},
+        responses={
+            200: RefreshResponseSerializer,
+            401: ERROR_RESPONSE,
+            403: ERROR_RESPONSE,
+            429: ERROR_RESPONSE,
+            503: ERROR_RESPONSE,
+        },
     )
     def post(self, request: Request) -> Response:
         issued = session_rotate(raw_refresh=read_refresh(request._request), request=request._request)
