@@ -54,6 +54,14 @@ class LogoutView(CsrfEnforcedAPIView):
         clear_auth_cookies(response)
         return response
 
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if response.status_code == 503:
+            # The database has ended the session; only Redis could not be told, and
+            # the client's retry repairs that. The cookies are dead either way.
+            clear_auth_cookies(response)
+        return response
+
 
 class LogoutAllView(APIView):
     permission_classes = (IsAuthenticated,)

@@ -1,0 +1,314 @@
+"""Redis killed, flushed and slow, on a private redis-server (never the shared one).
+
+The contract under a Redis fault: authenticated requests answer correctly from the
+database or 503; no revoked token is ever accepted; refresh succeeds durably or
+answers 503 `service_unavailable`; login fails closed (503); and when Redis is back
+the service resumes by itself, with revocation and reuse detection intact.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+import redis
+import requests
+
+from tests.factories import user_create
+from tests.servers import PrivateRedis
+from tokens.models import Session
+
+from .conftest import (
+    THROTTLES_OFF,
+    Pair,
+    access_name,
+    claims_of,
+    code_of,
+    csrf_token,
+    env_float,
+    env_int,
+    eventually,
+    login,
+    login_pair,
+    logout,
+    me,
+    pair_from,
+    refresh,
+    refresh_name,
+    sets_token_cookie,
+    storm,
+)
+from .proxy import TcpProxy
+
+pytestmark = pytest.mark.system
+
+FAULT_CLIENTS = env_int("SYSTEM_FAULT_CLIENTS", 4)
+OUTAGE_SECONDS = env_float("SYSTEM_REDIS_OUTAGE_SECONDS", 4)
+SLOW_REQUESTS = env_int("SYSTEM_SLOW_REQUESTS", 24)
+SLOW_REDIS_DELAY = env_float("SYSTEM_SLOW_REDIS_DELAY", 3)
+
+UNAVAILABLE = (503, "service_unavailable")
+
+
+class LiveClient(threading.Thread):
+    """An SPA tab calling the API and refreshing every few calls, recording every
+    answer it gets. Access tokens outlive the test, so that the revoked tokens
+    below are refused for being revoked, not for being old."""
+
+    def __init__(self, base: str, pair: Pair, csrf: str, stop: threading.Event) -> None:
+        super().__init__()
+        self.base, self.pair, self.csrf, self.stop = base, pair, csrf, stop
+        self.answers: Counter = Counter()
+        self.unexpected: list[str] = []
+
+    def run(self) -> None:
+        calls = 0
+        while not self.stop.is_set():
+            calls += 1
+            if calls % 4 == 0:
+                self._refresh()
+            try:
+                response = me(self.base, self.pair.access)
+            except requests.RequestException as exc:
+                self.unexpected.append(f"me transport: {exc!r}")
+                return
+            outcome = (response.status_code, code_of(response))
+            self.answers["me", *outcome] += 1
+            if response.status_code == 200:
+                if str(response.json()["id"]) != claims_of(self.pair.access)["user_id"]:
+                    self.unexpected.append(f"me: {response.text}")
+            elif outcome != UNAVAILABLE:
+                self.unexpected.append(f"me: {response.status_code} {response.text}")
+            time.sleep(0.05)
+
+    def _refresh(self) -> None:
+        try:
+            response = refresh(self.base, self.pair.refresh, csrf=self.csrf)
+        except requests.RequestException as exc:
+            self.unexpected.append(f"refresh transport: {exc!r}")
+            return
+        outcome = (response.status_code, code_of(response))
+        self.answers["refresh", *outcome] += 1
+        if response.status_code == 200:
+            self.pair = pair_from(response)
+        elif outcome != UNAVAILABLE or sets_token_cookie(response):
+            self.unexpected.append(f"refresh: {response.status_code} {response.text}")
+        else:
+            self.unexpected.append(f"refresh: {response.status_code} {response.text}")
+
+
+class RevokedProbe(threading.Thread):
+    """Keeps presenting the tokens of an ended session; none may ever work."""
+
+    def __init__(self, base: str, pair: Pair, csrf: str, stop: threading.Event) -> None:
+        super().__init__()
+        self.base, self.pair, self.csrf, self.stop = base, pair, csrf, stop
+        self.answers: Counter = Counter()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            for kind, response in (
+                ("me", me(self.base, self.pair.access)),
+                ("refresh", refresh(self.base, self.pair.refresh, csrf=self.csrf)),
+            ):
+                self.answers[kind, response.status_code, code_of(response)] += 1
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def redis_servers(private_redis, start_servers):
+    """Two instances on the private Redis, with a 1 s grace window."""
+    env = {**THROTTLES_OFF, "REDIS_URL": private_redis.url, "AUTH_REFRESH_GRACE_SECONDS": "1"}
+    return start_servers(2, **env)
+
+
+def test_redis_killed_mid_run_answers_from_database_or_503_and_resumes_empty(private_redis, redis_servers):
+    servers = redis_servers
+    base = servers[0].url
+    for name in ["gone", "late", "rotated", "newcomer"] + [f"live{i}" for i in range(FAULT_CLIENTS)]:
+        user_create(username=name)
+    csrf = csrf_token(base)
+
+    gone = login_pair(base, "gone", csrf=csrf)
+    assert logout(base, gone, csrf=csrf).status_code == 204
+    late = login_pair(base, "late", csrf=csrf)  # logged out while Redis is down
+    rotated_old = login_pair(base, "rotated", csrf=csrf)
+    rotated_new = pair_from(refresh(base, rotated_old.refresh, csrf=csrf))
+
+    stop = threading.Event()
+    clients = [
+        LiveClient(servers[i % 2].url, login_pair(base, f"live{i}", csrf=csrf), csrf, stop)
+        for i in range(FAULT_CLIENTS)
+    ]
+    probe = RevokedProbe(servers[1].url, gone, csrf, stop)
+    for thread in [*clients, probe]:
+        thread.start()
+    try:
+        time.sleep(1)
+        private_redis.kill()
+
+        # Login fails closed: without Redis there is no bound on password guessing.
+        response = login(base, "newcomer", csrf=csrf)
+        assert (response.status_code, code_of(response)) == UNAVAILABLE
+        assert not sets_token_cookie(response)
+        # Logout still ends the session: the database is the record. It answers 503
+        # because Redis could not be told (a partitioned Redis would come back with
+        # the session still marked alive), so the client retries once Redis is back.
+        response = logout(servers[1].url, late, csrf=csrf)
+        assert response.status_code in {204, 503}, response.text
+        if response.status_code == 503:
+            assert code_of(response) == "service_unavailable"
+            cleared = response.headers.get("Set-Cookie", "")
+            assert f'{access_name()}=""' in cleared and f'{refresh_name()}=""' in cleared
+        response = me(base, late.access)
+        assert (response.status_code, code_of(response)) == (401, "session_revoked")
+        time.sleep(OUTAGE_SECONDS)
+
+        # Back, on the same port, with nothing in it. The app is not restarted.
+        PrivateRedis(port=private_redis.port).start()
+        assert eventually(lambda: login(base, "newcomer", csrf=csrf).status_code == 200)
+        time.sleep(2)
+    finally:
+        stop.set()
+        for thread in [*clients, probe]:
+            thread.join(timeout=30)
+
+    for client in clients:
+        assert client.unexpected == []
+        # Each client's latest refresh token is the session's current one: every
+        # rotation it was told about was recorded durably.
+        session = Session.objects.get(pk=client.pair.session_id)
+        assert (session.generation, session.revoked_at) == (client.pair.generation, None)
+        assert me(base, pair_from(refresh(base, client.pair.refresh, csrf=csrf)).access).status_code == 200
+    assert sum(client.answers["refresh", 200, None] for client in clients) > 0
+    assert set(probe.answers) <= {("me", 401, "session_revoked"), ("refresh", 401, "session_revoked")}
+
+    # Revoked and rotated stay dead after Redis came back empty; reuse still detected.
+    for pair in (gone, late):
+        assert (me(base, pair.access).status_code, code_of(me(base, pair.access))) == (401, "session_revoked")
+        response = refresh(servers[1].url, pair.refresh, csrf=csrf)
+        assert (response.status_code, code_of(response)) == (401, "session_revoked")
+    assert me(base, rotated_new.access).status_code == 200
+    response = refresh(servers[1].url, rotated_old.refresh, csrf=csrf)
+    assert (response.status_code, code_of(response)) == (401, "refresh_token_reused")
+    response = me(base, rotated_new.access)
+    assert (response.status_code, code_of(response)) == (401, "session_revoked")
+
+
+def test_redis_flushed_in_grace_window_owner_replay_gets_the_same_successor(private_redis, start_servers):
+    # Our documented outcome: successors are re-minted from the database row, so an
+    # empty Redis changes nothing for the owner's replay: same bytes, no new generation.
+    servers = start_servers(2, **THROTTLES_OFF, REDIS_URL=private_redis.url)
+    user_create(username="owner")
+    csrf = csrf_token(servers[0].url)
+    first = login_pair(servers[0].url, "owner", csrf=csrf)
+    response = refresh(servers[0].url, first.refresh, csrf=csrf)
+    assert response.status_code == 200
+    successor = pair_from(response)
+
+    redis.Redis(port=private_redis.port).flushall()
+
+    replays = storm(8, lambda i: refresh(servers[i % 2].url, first.refresh, csrf=csrf))
+    assert [r.status_code for r in replays] == [200] * 8
+    assert {pair_from(r) for r in replays} == {successor}
+    session = Session.objects.get(pk=first.session_id)
+    assert (session.generation, session.revoked_at) == (2, None)
+    assert me(servers[1].url, successor.access).json()["username"] == "owner"
+
+
+@pytest.mark.parametrize("fault", ["latency", "sigstop"])
+def test_slow_redis_answers_correctly_or_503_within_socket_timeouts(private_redis, start_servers, fault):
+    proxy = TcpProxy(private_redis.port).start()
+    servers = start_servers(
+        2, **THROTTLES_OFF, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0", AUTH_ACCESS_TOKEN_LIFETIME="60"
+    )
+    base = servers[0].url
+    for name in ("alive", "gone", "newcomer"):
+        user_create(username=name)
+    csrf = csrf_token(base)
+    alive = login_pair(base, "alive", csrf=csrf)
+    gone = login_pair(base, "gone", csrf=csrf)
+    assert logout(base, gone, csrf=csrf).status_code == 204
+
+    try:
+        if fault == "latency":
+            proxy.delay = SLOW_REDIS_DELAY
+        else:
+            private_redis.pause()
+
+        # More requests at once than there are workers: with 0.5 s socket timeouts
+        # and the breaker, each is answered in bounded time instead of piling up.
+        def call(i: int) -> requests.Response:
+            kind = i % 4
+            if kind == 0:
+                return me(servers[i % 2].url, alive.access)
+            if kind == 1:
+                return me(servers[i % 2].url, gone.access)
+            if kind == 2:
+                return login(servers[i % 2].url, "newcomer", csrf=csrf)
+            return refresh(servers[i % 2].url, alive.refresh, csrf=csrf)
+
+        results = storm(SLOW_REQUESTS, call)
+        for i, response in enumerate(results):
+            assert isinstance(response, requests.Response), response
+            outcome = (response.status_code, code_of(response))
+            kind = i % 4
+            if kind == 0:
+                assert outcome == UNAVAILABLE or response.json()["username"] == "alive", response.text
+            elif kind == 1:
+                assert outcome in {(401, "session_revoked"), UNAVAILABLE}, response.text
+            elif kind == 2:
+                assert outcome == UNAVAILABLE, response.text
+                assert not sets_token_cookie(response)
+            else:
+                assert response.status_code in {200, 503}, response.text
+        refreshed = [pair_from(r) for i, r in enumerate(results) if i % 4 == 3 and r.status_code == 200]
+        assert len(set(refreshed)) <= 1
+    finally:
+        proxy.restore()
+        if fault == "sigstop":
+            private_redis.resume()
+
+    # Healthy again without a restart. Whatever the refreshes above answered, the
+    # database moved at most one generation, and the first token is now either the
+    # current one or its predecessor inside the grace window: both yield generation 2.
+    assert eventually(lambda: login(base, "newcomer", csrf=csrf).status_code == 200)
+    response = refresh(base, alive.refresh, csrf=csrf)
+    assert response.status_code == 200, response.text
+    current = pair_from(response)
+    assert set(refreshed) <= {current}
+    session = Session.objects.get(pk=alive.session_id)
+    assert (session.generation, session.revoked_at, current.generation) == (2, None, 2)
+    assert me(servers[1].url, current.access).json()["username"] == "alive"
+    response = me(base, gone.access)
+    assert (response.status_code, code_of(response)) == (401, "session_revoked")
+    proxy.stop()
+
+
+def test_logout_while_redis_is_slow_is_not_undone_when_redis_heals(private_redis, start_servers):
+    # Redis keeps its data through a slowdown (unlike a restart), so a revocation it
+    # could not take must not leave the old "alive" entry to be believed afterwards.
+    proxy = TcpProxy(private_redis.port).start()
+    servers = start_servers(1, **THROTTLES_OFF, REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0")
+    base = servers[0].url
+    user_create(username="late")
+    csrf = csrf_token(base)
+    late = login_pair(base, "late", csrf=csrf)
+    assert me(base, late.access).status_code == 200  # Redis holds the session as alive
+
+    proxy.delay = SLOW_REDIS_DELAY
+    try:
+        response = logout(base, late, csrf=csrf)
+    finally:
+        proxy.restore()
+    # Either the logout took effect, or it said it could not (and the client retries).
+    assert response.status_code in {204, 503}, response.text
+    if response.status_code == 503:
+        assert logout(base, late, csrf=csrf).status_code == 204
+
+    assert eventually(lambda: login(base, "late", csrf=csrf).status_code == 200)
+    response = me(base, late.access)
+    assert (response.status_code, code_of(response)) == (401, "session_revoked")
+    proxy.stop()

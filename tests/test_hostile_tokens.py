@@ -1,0 +1,270 @@
+"""Forged, tampered, re-encoded and garbage tokens in the auth cookies: always 401
+with the right code, never a 500 and never a session."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+
+import jwt
+import pytest
+from django.conf import settings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+HYPOTHESIS = hypothesis_settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+ATTACKER_KEY = "attacker-key-0123456789abcdefghijklmnopqrstuvwxyz"
+# What an RS256 verifying key looks like; the classic confusion attack uses it as an HMAC secret.
+PUBLIC_PEM = (
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n"
+    "-----END PUBLIC KEY-----\n"
+)
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(segment: str) -> bytes:
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def claims(token: str) -> dict:
+    return json.loads(unb64(token.split(".")[1]))
+
+
+def sign(payload: dict, *, key: str | None = None, alg: str = "HS256", headers: dict | None = None) -> str:
+    return jwt.encode(payload, key or settings.SIMPLE_JWT["SIGNING_KEY"], algorithm=alg, headers=headers)
+
+
+def hs256(payload: dict, key: bytes, header: dict | None = None) -> str:
+    """HS256 by hand, for keys PyJWT rightly refuses to sign with (PEM, empty)."""
+    signing_input = ".".join(
+        [b64(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode()), b64(json.dumps(payload).encode())]
+    )
+    return signing_input + "." + b64(hmac.new(key, signing_input.encode(), hashlib.sha256).digest())
+
+
+def unsigned(payload: dict, header: dict, signature: bytes = b"") -> str:
+    return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(payload).encode()), b64(signature)])
+
+
+def me_with(client, access: str):
+    client.set_cookie("access", access)
+    return client.me()
+
+
+def refresh_with(client, token: str):
+    client.set_cookie("refresh", token)
+    return client.refresh()
+
+
+def outcome(response) -> tuple[int, str]:
+    return response.status_code, response.json()["code"]
+
+
+def _without(name: str):
+    return lambda c: {k: v for k, v in c.items() if k != name}
+
+
+FORGERIES = {
+    "alg_none": lambda c: unsigned(c, {"alg": "none", "typ": "JWT"}),
+    "alg_none_uppercase": lambda c: unsigned(c, {"alg": "NONE", "typ": "JWT"}),
+    "rs256_header_fake_signature": lambda c: unsigned(c, {"alg": "RS256", "typ": "JWT"}, b"\x01" * 256),
+    "hs256_with_public_key_as_secret": lambda c: hs256(c, PUBLIC_PEM.encode()),
+    "hs512_with_the_right_key": lambda c: sign(c, alg="HS512"),
+    "another_key": lambda c: sign(c, key=ATTACKER_KEY),
+    "jku_header_attacker_key": lambda c: sign(c, key=ATTACKER_KEY, headers={"jku": "https://evil.example/jwks.json"}),
+    "x5u_header_attacker_key": lambda c: sign(c, key=ATTACKER_KEY, headers={"x5u": "https://evil.example/cert.pem"}),
+    "kid_header_attacker_key": lambda c: sign(c, key=ATTACKER_KEY, headers={"kid": "attacker"}),
+    "kid_path_traversal_empty_key": lambda c: hs256(c, b"", {"alg": "HS256", "kid": "../../../../dev/null"}),
+}
+TAMPERS = {
+    "user_id": lambda c: {**c, "user_id": str(int(c["user_id"]) + 1)},
+    "generation": lambda c: {**c, "gen": c["gen"] + 1},
+    "session": lambda c: {**c, "sid": "00000000-0000-0000-0000-000000000000"},
+    "expiry": lambda c: {**c, "exp": c["exp"] + 10**6},
+    "absolute_expiry": lambda c: {**c, "sx": c["sx"] + 10**6},
+}
+MISSING = ["exp", "iat", "jti", "token_type", "sid", "gen", "sx", "user_id"]
+WRONG_SHAPES = {
+    "gen_as_string": lambda c: {**c, "gen": str(c["gen"])},
+    "gen_zero": lambda c: {**c, "gen": 0},
+    "gen_bool": lambda c: {**c, "gen": True},
+    "sid_not_uuid": lambda c: {**c, "sid": "../etc"},
+    "user_id_as_int": lambda c: {**c, "user_id": int(c["user_id"])},
+    "exp_as_string": lambda c: {**c, "exp": str(c["exp"])},
+    "payload_is_list": lambda c: [c],
+}
+
+
+@pytest.mark.parametrize("forge", FORGERIES.values(), ids=FORGERIES.keys())
+def test_forged_access_token_gets_401_access_token_invalid(logged_in, forge):
+    forged = forge(claims(logged_in.cookie("access")))
+    assert outcome(me_with(logged_in, forged)) == (401, "access_token_invalid")
+
+
+@pytest.mark.parametrize("forge", FORGERIES.values(), ids=FORGERIES.keys())
+def test_forged_refresh_token_gets_401_refresh_token_invalid_and_clears_cookies(logged_in, forge):
+    forged = forge(claims(logged_in.cookie("refresh")))
+    response = refresh_with(logged_in, forged)
+    assert outcome(response) == (401, "refresh_token_invalid")
+    assert response.cookies["dt_access"].value == "" and response.cookies["dt_refresh"].value == ""
+
+
+@pytest.mark.parametrize("tamper", TAMPERS.values(), ids=TAMPERS.keys())
+def test_tampered_access_claims_with_the_original_signature_get_401(logged_in, tamper):
+    header, _, signature = logged_in.cookie("access").split(".")
+    payload = tamper(claims(logged_in.cookie("access")))
+    forged = ".".join([header, b64(json.dumps(payload).encode()), signature])
+    assert outcome(me_with(logged_in, forged)) == (401, "access_token_invalid")
+
+
+@pytest.mark.parametrize("tamper", TAMPERS.values(), ids=TAMPERS.keys())
+def test_tampered_refresh_claims_with_the_original_signature_get_401(logged_in, tamper):
+    header, _, signature = logged_in.cookie("refresh").split(".")
+    payload = tamper(claims(logged_in.cookie("refresh")))
+    forged = ".".join([header, b64(json.dumps(payload).encode()), signature])
+    assert outcome(refresh_with(logged_in, forged)) == (401, "refresh_token_invalid")
+
+
+@pytest.mark.parametrize("name", MISSING)
+def test_access_token_signed_with_our_key_but_missing_a_claim_gets_401(logged_in, name):
+    forged = sign(_without(name)(claims(logged_in.cookie("access"))))
+    assert outcome(me_with(logged_in, forged)) == (401, "access_token_invalid")
+
+
+@pytest.mark.parametrize("name", MISSING)
+def test_refresh_token_signed_with_our_key_but_missing_a_claim_gets_401(logged_in, name):
+    forged = sign(_without(name)(claims(logged_in.cookie("refresh"))))
+    assert outcome(refresh_with(logged_in, forged)) == (401, "refresh_token_invalid")
+
+
+@pytest.mark.parametrize("shape", WRONG_SHAPES.values(), ids=WRONG_SHAPES.keys())
+def test_access_token_signed_with_our_key_but_wrongly_shaped_gets_401(logged_in, shape):
+    payload = shape(claims(logged_in.cookie("access")))
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps(payload).encode())
+    signature = jwt.get_algorithm_by_name("HS256").sign(
+        f"{header}.{body}".encode(), settings.SIMPLE_JWT["SIGNING_KEY"].encode()
+    )
+    assert outcome(me_with(logged_in, f"{header}.{body}.{b64(signature)}")) == (401, "access_token_invalid")
+
+
+def test_refresh_token_used_as_access_gets_401_access_token_invalid(logged_in):
+    assert outcome(me_with(logged_in, logged_in.cookie("refresh"))) == (401, "access_token_invalid")
+
+
+def test_access_token_used_as_refresh_gets_401_refresh_token_invalid(logged_in):
+    assert outcome(refresh_with(logged_in, logged_in.cookie("access"))) == (401, "refresh_token_invalid")
+
+
+def test_token_type_claim_swapped_and_resigned_by_attacker_gets_401(logged_in):
+    payload = {**claims(logged_in.cookie("refresh")), "token_type": "access"}
+    assert outcome(me_with(logged_in, sign(payload, key=ATTACKER_KEY))) == (401, "access_token_invalid")
+
+
+def _re_encodings(token: str) -> dict[str, str]:
+    header, payload, signature = token.split(".")
+    std = token.replace("-", "+").replace("_", "/")
+    return {
+        "equals_appended": token + "=",
+        "padded_segments": ".".join(s + "=" * (-len(s) % 4) for s in (header, payload, signature)),
+        "standard_alphabet": std,
+        "trailing_dot": token + ".",
+        "four_segments": token + ".e30",
+        "leading_space": " " + token,
+        "percent_encoded": token.replace(".", "%2E"),
+        "upper_case": token.upper(),
+        "quoted": f'"{token}"',
+    }
+
+
+def test_revoked_access_token_reencoded_is_still_refused(logged_in):
+    access = logged_in.cookie("access")
+    assert logged_in.logout().status_code == 204
+    for name, variant in _re_encodings(access).items():
+        response = me_with(logged_in, variant)
+        # Either the variant does not parse, or it is the same token: revoked.
+        assert outcome(response) in {(401, "access_token_invalid"), (401, "session_revoked")}, name
+
+
+def test_revoked_refresh_token_reencoded_is_still_refused(logged_in):
+    token = logged_in.cookie("refresh")
+    assert logged_in.logout().status_code == 204
+    for name, variant in _re_encodings(token).items():
+        response = refresh_with(logged_in, variant)
+        assert outcome(response) in {(401, "refresh_token_invalid"), (401, "session_revoked")}, name
+        assert not response.cookies["dt_refresh"].value
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["x", "onesegment", "a.b", "a.b.c", "...", "e30.e30.", "eyJhbGciOiJIUzI1NiJ9", "null", "x" * 8192,
+     "eyJ" + "A" * 8000 + ".e30.sig"],
+    ids=["x", "one_segment", "two_segments", "garbage", "dots", "empty_json", "header_only", "null", "8k", "8k_jwt"],
+)  # fmt: skip
+def test_garbage_access_cookie_gets_401_access_token_invalid(logged_in, value):
+    assert outcome(me_with(logged_in, value)) == (401, "access_token_invalid")
+
+
+@pytest.mark.parametrize("value", ["onesegment", "a.b.c", "x" * 8192], ids=["one_segment", "garbage", "8k"])
+def test_garbage_refresh_cookie_gets_401_refresh_token_invalid(logged_in, value):
+    assert outcome(refresh_with(logged_in, value)) == (401, "refresh_token_invalid")
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe\xfd", b"\xc3\x28.\xa0\xa1.\xe2\x28\xa1", b"eyJ\x80.e30.\x81"])
+def test_non_utf8_access_cookie_gets_401_access_token_invalid(spa, db, raw):
+    # WSGI hands headers over as latin-1 strings; this is what non-UTF-8 bytes look like.
+    response = spa.get("/api/auth/me/", HTTP_COOKIE="dt_access=" + raw.decode("latin-1"))
+    assert outcome(response) == (401, "access_token_invalid")
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe\xfd", b"\xc3\x28.\xa0\xa1.\xe2\x28\xa1"])
+def test_non_utf8_refresh_cookie_gets_401_refresh_token_invalid(spa, db, raw):
+    csrf = spa.ensure_csrf()
+    cookie = f"csrftoken={csrf}; dt_refresh=" + raw.decode("latin-1")
+    response = spa.post("/api/auth/refresh/", HTTP_COOKIE=cookie, HTTP_X_CSRFTOKEN=csrf)
+    assert outcome(response) == (401, "refresh_token_invalid")
+
+
+cookie_safe = st.text(
+    st.characters(min_codepoint=0x21, max_codepoint=0x7E, exclude_characters=';,"\\'), min_size=1, max_size=600
+)
+
+
+@HYPOTHESIS
+@given(value=cookie_safe)
+def test_any_access_cookie_value_gets_401_access_token_invalid(logged_in, value):
+    assert outcome(me_with(logged_in, value)) == (401, "access_token_invalid")
+
+
+@HYPOTHESIS
+@given(data=st.data())
+def test_any_mutation_of_a_genuine_access_token_is_refused_unless_it_decodes_the_same(logged_in, data):
+    # The fixture lives across examples, and each example overwrites the cookie.
+    if not hasattr(logged_in, "genuine_access"):
+        logged_in.genuine_access = logged_in.cookie("access")
+    genuine = logged_in.genuine_access
+    position = data.draw(st.integers(0, len(genuine) - 1))
+    char = data.draw(st.sampled_from("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."))
+    mutated = genuine[:position] + char + genuine[position + 1 :]
+    response = me_with(logged_in, mutated)
+    # The signature covers header and payload as sent; only the signature itself may
+    # be spelled another way (base64's spare bits) and still be the same token.
+    signed_part, _, signature = genuine.rpartition(".")
+    mutated_signed, _, mutated_signature = mutated.rpartition(".")
+    try:
+        same = mutated_signed == signed_part and unb64(mutated_signature) == unb64(signature)
+    except ValueError:
+        same = False
+    if same:
+        assert response.status_code == 200
+    else:
+        assert outcome(response) == (401, "access_token_invalid")
