@@ -1,0 +1,80 @@
+"""The demo page and the few static files it needs.
+
+Django serves no static files with DEBUG off, and the demo (and the tests, which
+run gunicorn) must work there too; so these views serve exactly the files below,
+with an ETag and a short cache lifetime, and nothing else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from django.contrib.staticfiles import finders
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import get_conditional_response, patch_cache_control, quote_etag
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_safe
+
+from tokens.conf import auth_settings
+
+# Everything the page loads comes from this origin, and no script or style is
+# inline, so the strictest useful policy holds.
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+        "img-src 'self'",
+        "form-action 'self'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+# path under STATIC_URL -> (content type, served only while the demo page is on)
+ASSETS = {
+    "duotoken/client.js": ("text/javascript; charset=utf-8", False),
+    "demo/demo.js": ("text/javascript; charset=utf-8", True),
+    "demo/demo.css": ("text/css; charset=utf-8", True),
+}
+ASSET_MAX_AGE = 300
+
+
+def _demo_enabled() -> None:
+    if not auth_settings().demo_page:
+        raise Http404("The demo page is off (AUTH_DEMO_PAGE).")
+
+
+@require_safe
+@ensure_csrf_cookie  # the page's first POST (login) then needs no extra round trip
+def index(request: HttpRequest) -> HttpResponse:
+    _demo_enabled()
+    response = render(request, "demo/index.html")
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    patch_cache_control(response, no_store=True)
+    return response
+
+
+def _load(path: str) -> tuple[bytes, str]:
+    found = finders.find(path)
+    if not found:
+        raise Http404(path)
+    content = Path(found).read_bytes()
+    return content, quote_etag(hashlib.sha256(content).hexdigest()[:32])
+
+
+@require_safe
+def asset(request: HttpRequest, path: str) -> HttpResponse:
+    if path not in ASSETS:
+        raise Http404(path)
+    content_type, demo_only = ASSETS[path]
+    if demo_only:
+        _demo_enabled()
+    content, etag = _load(path)
+    response = get_conditional_response(request, etag=etag) or HttpResponse(content, content_type=content_type)
+    response["ETag"] = etag
+    patch_cache_control(response, public=True, max_age=ASSET_MAX_AGE)
+    return response
