@@ -113,6 +113,31 @@ def _refresh_claims(raw_refresh: str | None) -> dict:
         raise AuthError("refresh_token_invalid") from None
 
 
+def _advance(
+    *, session_id: str, generation: int, now: datetime, issued: datetime, request: HttpRequest, user_id: str = ""
+) -> bool:
+    """The compare-and-set: move a live, unexpired session from `generation` to the
+    next, or change nothing. One UPDATE; the database serialises the racers."""
+    live = Session.objects.filter(
+        pk=session_id,
+        generation=generation,
+        revoked_at__isnull=True,
+        idle_expires_at__gt=now,
+        absolute_expires_at__gt=now,
+    )
+    if user_id:
+        live = live.filter(user_id=user_id)
+    return bool(
+        live.update(
+            generation=generation + 1,
+            rotated_at=issued,
+            idle_expires_at=Least(Value(issued + auth_settings().refresh_lifetime), F("absolute_expires_at")),
+            last_ip=client_ip(request),
+            last_user_agent=user_agent(request),
+        )
+    )
+
+
 def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSession:
     """Exchange a refresh token for the next generation (see the module docstring)."""
     from .throttles import throttle_refresh
@@ -124,22 +149,7 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
 
     now = clock.now()
     issued = clock.next_whole_second(now)
-    ip, agent = client_ip(request), user_agent(request)
-    rotated = Session.objects.filter(
-        pk=sid,
-        user_id=uid,
-        generation=gen,
-        revoked_at__isnull=True,
-        idle_expires_at__gt=now,
-        absolute_expires_at__gt=now,
-    ).update(
-        generation=gen + 1,
-        rotated_at=issued,
-        idle_expires_at=Least(Value(issued + conf.refresh_lifetime), F("absolute_expires_at")),
-        last_ip=ip,
-        last_user_agent=agent,
-    )
-    if rotated:
+    if _advance(session_id=sid, generation=gen, now=now, issued=issued, request=request, user_id=uid):
         # The row matched the signed claims, so `sx` is the row's absolute expiry.
         return _issue(sid, uid, gen + 1, issued, datetime.fromtimestamp(claims["sx"], tz=UTC), now)
     return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request)
@@ -262,8 +272,6 @@ def session_rotate_current(*, session_id: str, request: HttpRequest) -> IssuedSe
     The same compare-and-set as `session_rotate`, with the generation read from the
     row; a concurrent refresh that wins the race is simply retried against.
     """
-    conf = auth_settings()
-    ip, agent = client_ip(request), user_agent(request)
     for _ in range(3):
         now = clock.now()
         issued = clock.next_whole_second(now)
@@ -273,20 +281,7 @@ def session_rotate_current(*, session_id: str, request: HttpRequest) -> IssuedSe
         if now >= session.expires_at:
             raise AuthError("session_expired")
         gen = session.generation
-        rotated = Session.objects.filter(
-            pk=session_id,
-            generation=gen,
-            revoked_at__isnull=True,
-            idle_expires_at__gt=now,
-            absolute_expires_at__gt=now,
-        ).update(
-            generation=gen + 1,
-            rotated_at=issued,
-            idle_expires_at=Least(Value(issued + conf.refresh_lifetime), F("absolute_expires_at")),
-            last_ip=ip,
-            last_user_agent=agent,
-        )
-        if rotated:
+        if _advance(session_id=session_id, generation=gen, now=now, issued=issued, request=request):
             return _issue(str(session.pk), str(session.user_id), gen + 1, issued, session.absolute_expires_at, now)
     raise AuthError("service_unavailable", retry_after=1)
 
