@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Least
+from django.db import connections, router, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 
 from . import clock, store
@@ -113,29 +114,61 @@ def _refresh_claims(raw_refresh: str | None) -> dict:
         raise AuthError("refresh_token_invalid") from None
 
 
+_CAS_FIELDS = ("generation", "rotated_at", "idle_expires_at", "last_ip", "last_user_agent")
+
+
+@lru_cache(maxsize=8)
+def _advance_sql(alias: str, with_user: bool) -> str:
+    # Written out once per database: this statement is the refresh hot path, and
+    # building it through the ORM cost more CPU than running it.
+    qn = connections[alias].ops.quote_name
+    col = {f.name: qn(f.column) for f in Session._meta.concrete_fields}
+    sets = ", ".join(f"{col[name]} = %s" for name in _CAS_FIELDS)
+    user = f" AND {col['user']} = %s" if with_user else ""
+    # Only quoted names from the model's own metadata are interpolated; every value
+    # is a parameter.
+    return (
+        f"UPDATE {qn(Session._meta.db_table)} SET {sets} WHERE {col['id']} = %s AND {col['generation']} = %s"  # noqa: S608
+        f" AND {col['revoked_at']} IS NULL AND {col['idle_expires_at']} > %s"
+        f" AND {col['absolute_expires_at']} > %s AND {col['absolute_expires_at']} = %s{user}"
+    )
+
+
 def _advance(
-    *, session_id: str, generation: int, now: datetime, issued: datetime, request: HttpRequest, user_id: str = ""
+    *,
+    session_id: str,
+    generation: int,
+    now: datetime,
+    issued: datetime,
+    absolute: datetime,
+    request: HttpRequest,
+    user_id: str = "",
 ) -> bool:
     """The compare-and-set: move a live, unexpired session from `generation` to the
-    next, or change nothing. One UPDATE; the database serialises the racers."""
-    live = Session.objects.filter(
-        pk=session_id,
-        generation=generation,
-        revoked_at__isnull=True,
-        idle_expires_at__gt=now,
-        absolute_expires_at__gt=now,
-    )
+    next, or change nothing. One UPDATE; the database serialises the racers.
+
+    Matching `absolute` too lets the new idle expiry be computed here."""
+    alias = router.db_for_write(Session)
+    connection = connections[alias]
+
+    def prep(name: str, value):
+        return Session._meta.get_field(name).get_db_prep_value(value, connection)
+
+    idle = min(issued + auth_settings().refresh_lifetime, absolute)
+    values = (generation + 1, issued, idle, client_ip(request), user_agent(request))
+    params = [prep(name, value) for name, value in zip(_CAS_FIELDS, values, strict=True)]
+    params += [
+        prep("id", uuid.UUID(session_id)),
+        generation,
+        prep("idle_expires_at", now),
+        prep("absolute_expires_at", now),
+        prep("absolute_expires_at", absolute),
+    ]
     if user_id:
-        live = live.filter(user_id=user_id)
-    return bool(
-        live.update(
-            generation=generation + 1,
-            rotated_at=issued,
-            idle_expires_at=Least(Value(issued + auth_settings().refresh_lifetime), F("absolute_expires_at")),
-            last_ip=client_ip(request),
-            last_user_agent=user_agent(request),
-        )
-    )
+        params.append(int(user_id) if user_id.isdigit() else user_id)
+    with connection.cursor() as cursor:
+        cursor.execute(_advance_sql(alias, bool(user_id)), params)
+        return cursor.rowcount == 1
 
 
 def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSession:
@@ -149,9 +182,12 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
 
     now = clock.now()
     issued = clock.next_whole_second(now)
-    if _advance(session_id=sid, generation=gen, now=now, issued=issued, request=request, user_id=uid):
-        # The row matched the signed claims, so `sx` is the row's absolute expiry.
-        return _issue(sid, uid, gen + 1, issued, datetime.fromtimestamp(claims["sx"], tz=UTC), now)
+    # The claims were signed from the row, so `sx` is its absolute expiry.
+    absolute = datetime.fromtimestamp(claims["sx"], tz=UTC)
+    if _advance(
+        session_id=sid, generation=gen, now=now, issued=issued, absolute=absolute, request=request, user_id=uid
+    ):
+        return _issue(sid, uid, gen + 1, issued, absolute, now)
     return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request)
 
 
@@ -281,7 +317,8 @@ def session_rotate_current(*, session_id: str, request: HttpRequest) -> IssuedSe
         if now >= session.expires_at:
             raise AuthError("session_expired")
         gen = session.generation
-        if _advance(session_id=session_id, generation=gen, now=now, issued=issued, request=request):
+        absolute = session.absolute_expires_at
+        if _advance(session_id=session_id, generation=gen, now=now, issued=issued, absolute=absolute, request=request):
             return _issue(str(session.pk), str(session.user_id), gen + 1, issued, session.absolute_expires_at, now)
     raise AuthError("service_unavailable", retry_after=1)
 

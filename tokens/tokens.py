@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.utils.crypto import salted_hmac
 from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import Token
@@ -128,13 +130,36 @@ def mint_pair(
     )
 
 
+# Signature checks are the costly part of reading a token, and a browser presents the
+# same access token on every request for its whole lifetime: remember the claims of
+# tokens that verified. Bounded per process; emptied when the keys change. Expiry
+# and type are still checked on every use.
+_VERIFIED: dict[str, dict[str, Any]] = {}
+VERIFIED_CACHE_SIZE = 10_000
+
+
 def decode(raw: str, expected_type: str) -> dict[str, Any]:
     """Verify signature, type and shape; raise TokenExpired or TokenInvalid.
 
     Expiry is checked here against `clock.now()` (not PyJWT's clock) so that the
     claims of an expired-but-genuine token are still available to pick the error.
+    The returned claims are shared: read them, never change them.
     """
     conf = auth_settings()
+    claims = _VERIFIED.get(raw)
+    if claims is None:
+        claims = _verify(raw, conf)
+        if len(_VERIFIED) >= VERIFIED_CACHE_SIZE:
+            _VERIFIED.clear()
+        _VERIFIED[raw] = claims
+    if claims.get(conf.token_type_claim) != expected_type:
+        raise TokenInvalid("wrong type")
+    if claims["exp"] <= clock.now().timestamp():
+        raise TokenExpired(claims)
+    return claims
+
+
+def _verify(raw: str, conf: AuthSettings) -> dict[str, Any]:
     if not raw or len(raw) > conf.max_token_bytes:
         raise TokenInvalid("empty or oversized token")
     backend = token_backend()
@@ -156,11 +181,15 @@ def decode(raw: str, expected_type: str) -> dict[str, Any]:
         )
     except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise TokenInvalid(str(exc)) from exc
-    if claims.get(conf.token_type_claim) != expected_type or not _well_formed(claims, conf):
-        raise TokenInvalid("wrong type or shape")
-    if claims["exp"] <= clock.now().timestamp():
-        raise TokenExpired(claims)
+    if not _well_formed(claims, conf):
+        raise TokenInvalid("wrong shape")
     return claims
+
+
+@receiver(setting_changed)
+def _forget_verified(*, setting: str, **kwargs: object) -> None:
+    if setting == "SIMPLE_JWT":
+        _VERIFIED.clear()
 
 
 def _well_formed(claims: dict[str, Any], conf: AuthSettings) -> bool:
