@@ -3,8 +3,9 @@ via the gunicorn config, before the server starts)."""
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
-from .conf import MAX_GRACE
+from .conf import MAX_GRACE, auth_settings
 
 
 @register(Tags.security)
@@ -36,10 +37,8 @@ def check_duotoken_settings(app_configs=None, **kwargs):
         )
     if ours.get("COOKIE_DOMAIN") and (ours.get("ACCESS_COOKIE_NAME") or "").startswith("__Host-"):
         errors.append(Error("A __Host- cookie cannot carry a Domain; unset AUTH_COOKIE_DOMAIN.", id="duotoken.E007"))
-    from .conf import auth_settings
-
     try:
         auth_settings()
-    except Exception as exc:  # ImproperlyConfigured from a bad rate string
+    except ImproperlyConfigured as exc:  # a bad rate string
         errors.append(Error(str(exc), id="duotoken.E008"))
     return errors
