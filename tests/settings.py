@@ -14,7 +14,7 @@ os.environ.setdefault("AUTH_COOKIE_SECURE", "false")
 os.environ.setdefault("AUTH_REDIS_PREFIX", f"duotoken-test-{os.getpid()}")
 os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 
-from config.settings import *  # noqa: F403
+from config.settings import *
 
 # Tests are about sessions, not key stretching.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
