@@ -14,8 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from tokens.admin import REVOKE_PERMISSION, message_sessions_ended, session_status
-from tokens.clientinfo import device_label
+from tokens.admin import REVOKE_PERMISSION, SessionColumns, message_sessions_ended
 from tokens.models import RevokeReason, Session
 from tokens.services import sessions_live_ids
 
@@ -23,7 +22,7 @@ from .models import User
 from .services import user_deactivation_record, users_sessions_revoke_by_admin
 
 
-class SessionInline(admin.TabularInline):
+class SessionInline(SessionColumns, admin.TabularInline):
     model = Session
     fk_name = "user"
     extra = 0
@@ -43,21 +42,9 @@ class SessionInline(admin.TabularInline):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="session")
-    def short_id(self, session: Session) -> str:
-        return str(session.pk)[:8]
-
-    @admin.display(description="device")
-    def device(self, session: Session) -> str:
-        return device_label(session.last_user_agent or session.user_agent)
-
     @admin.display(description="expires")
     def expires(self, session: Session):
         return session.expires_at
-
-    @admin.display(description="status")
-    def status(self, session: Session) -> str:
-        return session_status(session)
 
 
 @admin.register(User)

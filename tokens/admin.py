@@ -30,6 +30,22 @@ def session_status(session: Session) -> str:
     return "active"
 
 
+class SessionColumns:
+    """Columns shown for a session wherever the admin lists sessions."""
+
+    @admin.display(description="session")
+    def short_id(self, session: Session) -> str:
+        return str(session.pk)[:8]
+
+    @admin.display(description="device")
+    def device(self, session: Session) -> str:
+        return device_label(session.last_user_agent or session.user_agent)
+
+    @admin.display(description="status")
+    def status(self, session: Session) -> str:
+        return session_status(session)
+
+
 class StatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
@@ -63,7 +79,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Session)
-class SessionAdmin(ReadOnlyAdmin):
+class SessionAdmin(SessionColumns, ReadOnlyAdmin):
     list_display = (
         "short_id",
         "user",
@@ -100,18 +116,6 @@ class SessionAdmin(ReadOnlyAdmin):
         "revoke_reason",
     )
     readonly_fields = fields
-
-    @admin.display(description="session")
-    def short_id(self, session: Session) -> str:
-        return str(session.pk)[:8]
-
-    @admin.display(description="device")
-    def device(self, session: Session) -> str:
-        return device_label(session.last_user_agent or session.user_agent)
-
-    @admin.display(description="status")
-    def status(self, session: Session) -> str:
-        return session_status(session)
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REVOKE_PERMISSION)
