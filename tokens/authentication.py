@@ -29,7 +29,6 @@ class CookieJWTAuthentication(BaseAuthentication):
             return None
         self.enforce_csrf(request)
         claims = self.get_validated_token(raw)
-        request._request.auth_session_id = claims["sid"]
         return self.get_user(claims), claims
 
     def get_raw_token(self, request: Request) -> str | None:
