@@ -1,0 +1,36 @@
+"""The security log: one function writes every event.
+
+Kept apart from `services` and `throttles` so that both can record events without
+importing each other.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.http import HttpRequest
+
+from . import clock
+from .clientinfo import client_ip, user_agent
+from .models import SecurityEvent
+
+
+def security_event_record(
+    *,
+    kind: str,
+    request: HttpRequest | None = None,
+    user: AbstractBaseUser | None = None,
+    user_id: int | str | None = None,
+    session_id: str | None = None,
+    username: str = "",
+    data: dict | None = None,
+) -> SecurityEvent:
+    return SecurityEvent.objects.create(
+        kind=kind,
+        created_at=clock.now(),
+        user_id=user.pk if user is not None else user_id,
+        session_id=session_id,
+        username=username[:150],
+        ip=client_ip(request) if request is not None else None,
+        user_agent=user_agent(request) if request is not None else "",
+        data=data or {},
+    )
