@@ -110,6 +110,8 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend behind the login throttle, so that every authenticate() is limited.
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -189,6 +191,8 @@ DUOTOKEN = {
     "REFRESH_COOKIE_PATH": env.str("AUTH_REFRESH_COOKIE_PATH", default="/api/auth/"),
     "THROTTLE_LOGIN": env.str("AUTH_THROTTLE_LOGIN", default="10/min"),
     "THROTTLE_LOGIN_IP": env.str("AUTH_THROTTLE_LOGIN_IP", default="60/min"),
+    "THROTTLE_LOGIN_USER": env.str("AUTH_THROTTLE_LOGIN_USER", default="100/hour"),
+    "THROTTLE_PASSWORD_CHANGE": env.str("AUTH_THROTTLE_PASSWORD_CHANGE", default="5/min"),
     "THROTTLE_REFRESH": env.str("AUTH_THROTTLE_REFRESH", default="30/min"),
     "THROTTLE_REFRESH_IP": env.str("AUTH_THROTTLE_REFRESH_IP", default="600/min"),
     "NUM_PROXIES": env.int("AUTH_NUM_PROXIES", default=0),
