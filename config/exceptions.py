@@ -60,8 +60,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, drf.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body("invalid", "Invalid input.", fields)
-    elif isinstance(exc, (drf.ParseError, drf.UnsupportedMediaType)):
-        # Bad bodies are bad input like any other: 400 `invalid`, never a bare 415.
+    elif isinstance(exc, drf.UnsupportedMediaType):
+        # The same answer as config.middleware gives before any parsing.
+        response.status_code = 415
+        response.data = error_body("unsupported_media_type", ERRORS["unsupported_media_type"][1])
+    elif isinstance(exc, drf.ParseError):
         response.status_code = 400
         response.data = error_body("invalid", "Malformed request body.", {"body": [str(exc.detail)]})
     elif isinstance(exc, drf.Throttled):
