@@ -19,6 +19,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from tokens.cookies import clear_auth_cookies
 from tokens.errors import ERRORS, AuthError
 from tokens.store import StoreUnavailable
 
@@ -43,7 +44,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         headers = _retry_after(exc.retry_after)
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Cookie realm="api"'
-        return Response(error_body(exc.code, exc.detail), status=exc.status, headers=headers)
+        response = Response(error_body(exc.code, exc.detail), status=exc.status, headers=headers)
+        if exc.code == "auth_cookie_conflict":
+            # Whichever copy is ours, neither can be trusted now: both go.
+            clear_auth_cookies(response)
+        return response
     if isinstance(exc, UNAVAILABLE):
         logger.error("dependency unavailable: %r", exc)
         return Response(

@@ -6,6 +6,7 @@ importing each other.
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 
@@ -24,10 +25,18 @@ def security_event_record(
     username: str = "",
     data: dict | None = None,
 ) -> SecurityEvent:
+    """Write one event. The user's id and name are copied onto it, so that the event
+    keeps saying whose it was after the user is deleted."""
+    if user is None and user_id is not None:
+        user = get_user_model()._default_manager.filter(pk=user_id).first()
+    if user is not None:
+        user_id = user.pk
+        username = username or user.get_username()
     return SecurityEvent.objects.create(
         kind=kind,
         created_at=clock.now(),
-        user_id=user.pk if user is not None else user_id,
+        user_id=user_id,
+        account_id=user_id,
         session_id=session_id,
         username=username[:150],
         ip=client_ip(request) if request is not None else None,
