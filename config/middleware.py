@@ -1,4 +1,6 @@
-"""Bodies on /api/ are refused before anything parses them.
+"""Request and response rules for the API.
+
+Bodies on /api/ are refused before anything parses them.
 
 Django's CSRF check reads request.POST, which spools a multipart body to disk,
 before any view could say no; so this runs ahead of CsrfViewMiddleware and
@@ -13,6 +15,7 @@ from collections.abc import Callable
 
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
 
 from tokens.errors import ERRORS
 
@@ -20,6 +23,7 @@ from .exceptions import error_body
 from .parsers import MAX_BODY_BYTES
 
 API_PREFIX = "/api/"
+AUTH_PREFIX = "/api/auth/"
 JSON = "application/json"
 
 
@@ -60,3 +64,17 @@ class ApiBodyGuardMiddleware:
             request.META["CONTENT_LENGTH"] = str(len(body))
             request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[attr-defined]
         return None
+
+
+class PrivateApiResponsesMiddleware:
+    """Every answer under /api/auth/ depends on who is asking (me/, sessions/, ...),
+    so no shared cache may keep one and no browser may store one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path.startswith(AUTH_PREFIX):
+            add_never_cache_headers(response)  # Cache-Control: max-age=0, no-cache, no-store, must-revalidate, private
+        return response

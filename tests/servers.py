@@ -99,7 +99,9 @@ class Gunicorn:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-3000:]}")
             try:
-                if requests.get(self.url + "/api/auth/csrf/", timeout=1).status_code == 204:
+                # As a TLS proxy would say, so that a server with SSL redirect on answers too.
+                ready = requests.get(self.url + "/api/auth/csrf/", headers={"X-Forwarded-Proto": "https"}, timeout=1)
+                if ready.status_code == 204:
                     return self
             except requests.RequestException:
                 pass
