@@ -15,6 +15,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "refresh_token_expired": (401, "The refresh token has expired; log in again."),
     "refresh_token_reused": (401, "This refresh token was already used; the session has been ended."),
     "invalid_credentials": (401, "Unable to log in with the provided credentials."),
+    "invalid_client": (401, "Service client authentication failed."),
     "csrf_failed": (403, "CSRF verification failed."),
     "throttled": (429, "Too many requests; retry later."),
     "service_unavailable": (503, "The service is temporarily unavailable; retry shortly."),
