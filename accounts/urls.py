@@ -3,7 +3,7 @@ from django.urls import path
 from tokens.gateway import VerifyView
 from tokens.views import RefreshView
 
-from . import sessions_views, views
+from . import introspection, sessions_views, views
 
 app_name = "auth"
 
@@ -24,4 +24,5 @@ urlpatterns += [
 
 urlpatterns += [
     path("verify/", VerifyView.as_view(), name="verify"),
+    path("introspect/", introspection.IntrospectView.as_view(), name="introspect"),
 ]

@@ -118,6 +118,7 @@ class VerifyView(APIView):
 
     @extend_schema(
         summary="Gateway check (forward auth)",
+        request=None,
         parameters=[
             OpenApiParameter("X-Original-Method", str, OpenApiParameter.HEADER, required=False),
             OpenApiParameter("X-Forwarded-Method", str, OpenApiParameter.HEADER, required=False),

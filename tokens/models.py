@@ -68,6 +68,10 @@ class SecurityEvent(models.Model):
         PASSWORD_CHANGED = "password_changed", "Password changed"
         USER_DEACTIVATED = "user_deactivated", "User deactivated"
         THROTTLED = "throttled", "Throttling triggered"
+        INTROSPECTION = "introspection", "Token introspected by a service"
+        INTROSPECTION_CLIENT_FAILED = "introspection_client_failed", "Service client authentication failed"
+        SERVICE_CLIENT_CREATED = "service_client_created", "Service client created"
+        SERVICE_CLIENT_DEACTIVATED = "service_client_deactivated", "Service client deactivated"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     created_at = models.DateTimeField(db_index=True)
