@@ -110,6 +110,20 @@ def test_verify_cookie_with_unsafe_original_method_without_csrf_header_is_csrf_f
     assert not response.has_header("X-Auth-User-Id")
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_X_ORIGINAL_METHOD": "GET", "HTTP_X_FORWARDED_METHOD": "POST"},
+        {"HTTP_X_ORIGINAL_METHOD": "POST", "HTTP_X_FORWARDED_METHOD": "GET"},
+    ],
+)
+def test_verify_a_safe_method_header_from_the_client_cannot_hide_an_unsafe_one(logged_in, headers):
+    # A gateway that passes client headers on sets only one of the two itself.
+    response = logged_in.get(VERIFY, **headers)
+
+    assert (response.status_code, response["X-Auth-Error"]) == (403, "csrf_failed")
+
+
 def test_verify_cookie_with_unsafe_original_method_and_csrf_header_is_allowed(logged_in, alice):
     response = logged_in.get(VERIFY, HTTP_X_ORIGINAL_METHOD="POST", HTTP_X_CSRFTOKEN=logged_in.csrf_token)
 
@@ -160,6 +174,17 @@ def test_verify_bearer_with_unsafe_original_method_needs_no_csrf(logged_in, alic
 
     assert response.status_code == 200
     assert identity(response)["X-Auth-User-Id"] == str(alice.pk)
+
+
+def test_verify_bearer_header_wins_over_the_access_cookie(logged_in, alice, make_spa):
+    user_create(username="bob")
+    bob = make_spa()
+    assert bob.login(username="bob").status_code == 200
+
+    response = logged_in.get(VERIFY, HTTP_AUTHORIZATION=f"Bearer {bob.cookie('access')}", HTTP_X_ORIGINAL_METHOD="POST")
+
+    assert response.status_code == 200
+    assert identity(response)["X-Auth-Username"] == "bob"
 
 
 def test_verify_safe_original_method_needs_no_csrf(logged_in):

@@ -42,12 +42,15 @@ def bearer_token(request: HttpRequest) -> str | None:
 
 
 def original_method(request: HttpRequest) -> str:
-    """The method of the request the gateway is asking about: nginx passes it as
-    X-Original-Method (our snippet), Traefik as X-Forwarded-Method; Envoy's HTTP
-    ext_authz forwards the method itself."""
+    """The method to check the request a gateway asks about as: nginx passes it as
+    X-Original-Method (our snippet), Traefik as X-Forwarded-Method, and Envoy's HTTP
+    ext_authz forwards the method itself. Gateways may pass a client's own headers
+    on too, so a client must not be able to loosen the check: if any of the three
+    is unsafe, that one is the method."""
     meta = request.META
-    method = meta.get("HTTP_X_ORIGINAL_METHOD") or meta.get("HTTP_X_FORWARDED_METHOD") or request.method or "GET"
-    return method.strip().upper()
+    candidates = (meta.get("HTTP_X_ORIGINAL_METHOD"), meta.get("HTTP_X_FORWARDED_METHOD"), request.method)
+    methods = [m.strip().upper() for m in candidates if m and m.strip()]
+    return next((m for m in methods if m not in SAFE_METHODS), methods[0] if methods else "GET")
 
 
 def enforce_csrf_as(request: HttpRequest, method: str) -> None:
