@@ -6,7 +6,7 @@ receiver in tokens.signals; the admin adds who did it to the security log.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -18,7 +18,8 @@ from tokens.admin import REVOKE_PERMISSION, SessionColumns, message_sessions_end
 from tokens.models import RevokeReason, Session
 from tokens.services import sessions_live_ids
 
-from .models import User
+from .models import ServiceClient, User
+from .service_clients import service_client_create, service_client_deactivate
 from .services import user_deactivation_record, users_sessions_revoke_by_admin
 
 
@@ -92,3 +93,42 @@ class UserAdmin(DjangoUserAdmin):
             user_deactivation_record(
                 user=obj, admin=request.user, request=request, session_ids=[str(pk) for pk in ended]
             )
+
+
+@admin.register(ServiceClient)
+class ServiceClientAdmin(admin.ModelAdmin):
+    """Services allowed to introspect tokens. The secret is generated on "Save" and
+    shown once in the confirmation message; only its hash is stored."""
+
+    list_display = ("name", "client_id", "is_active", "created_at", "last_used_at")
+    list_filter = ("is_active",)
+    search_fields = ("name", "client_id")
+    readonly_fields = ("client_id", "is_active", "created_at", "last_used_at")
+    actions = ("deactivate_selected",)
+
+    def get_fields(self, request: HttpRequest, obj: ServiceClient | None = None):
+        return ("name",) if obj is None else ("name", "client_id", "is_active", "created_at", "last_used_at")
+
+    def has_delete_permission(self, request: HttpRequest, obj: ServiceClient | None = None) -> bool:
+        return False  # deactivate instead: the security log keeps naming the client
+
+    def save_model(self, request: HttpRequest, obj: ServiceClient, form, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        client, secret = service_client_create(name=obj.name, request=request)
+        obj.pk, obj.client_id, obj.created_at = client.pk, client.client_id, client.created_at
+        self.message_user(
+            request,
+            f"Client id: {client.client_id} Secret: {secret} (shown only now: copy it into the service's "
+            "configuration)",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Deactivate selected service clients")
+    def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[ServiceClient]) -> None:
+        ended = sum(
+            service_client_deactivate(client_id=client_id, request=request)
+            for client_id in queryset.values_list("client_id", flat=True)
+        )
+        self.message_user(request, f"{ended} service client(s) deactivated.", messages.SUCCESS)

@@ -1,8 +1,9 @@
 from django.urls import path
 
+from tokens.gateway import VerifyView
 from tokens.views import RefreshView
 
-from . import sessions_views, views
+from . import introspection, sessions_views, views
 
 app_name = "auth"
 
@@ -19,4 +20,9 @@ urlpatterns += [
     path("sessions/", sessions_views.SessionListView.as_view(), name="sessions"),
     path("sessions/<str:session_id>/", sessions_views.SessionDetailView.as_view(), name="session-detail"),
     path("password/change/", sessions_views.PasswordChangeView.as_view(), name="password-change"),
+]
+
+urlpatterns += [
+    path("verify/", VerifyView.as_view(), name="verify"),
+    path("introspect/", introspection.IntrospectView.as_view(), name="introspect"),
 ]

@@ -57,6 +57,8 @@ def _targets(figures) -> list[tuple[str, ...]]:
     for c in (16, 64):
         add(f"/me vs stock JWTAuthentication, c{c}", goal=">= 2.5x", ok=lambda v: v >= 2.5, **pair("me", "jwt_me", c))
         add(f"/me vs no-auth floor, c{c}", goal=">= 0.75x", ok=lambda v: v >= 0.75, **pair("me", "floor", c))
+        add(f"verify/ (gateway check) vs /me, c{c}", goal=">= 1.0x", ok=lambda v: v >= 1.0,
+            **pair("verify", "me", c))  # fmt: skip
     for c in (16, 64):
         add(f"refresh vs stock refresh (rotation + blacklist), c{c}", goal=">= 4x", ok=lambda v: v >= 4,
             **pair("refresh", "jwt_refresh", c))  # fmt: skip
@@ -80,6 +82,7 @@ def _targets(figures) -> list[tuple[str, ...]]:
 SHORT = {
     "floor": "floor\n(no auth)",
     "me": "ours",
+    "verify": "ours\nverify/",
     "me_large": "ours,\nbig DB",
     "jwt_me": "stock\nJWTAuth",
     "session_me": "stock DB\nsession",
@@ -99,7 +102,7 @@ def _chart(figures, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     groups = [
-        ("GET /me (authenticated read)", ["floor", "me", "me_large", "jwt_me", "session_me"]),
+        ("GET /me (authenticated read)", ["floor", "me", "verify", "me_large", "jwt_me", "session_me"]),
         ("POST refresh (rotation)", ["refresh", "refresh_large", "jwt_refresh"]),
         ("POST login (PBKDF2)", ["auth_only", "login", "jwt_login"]),
     ]
@@ -146,7 +149,7 @@ def write_report(figures: dict, *, args, elapsed: float, results: Path) -> None:
         "| scenario | c16 req/s | p50 ms | p99 ms | CPU us | c64 req/s | p50 ms | p99 ms | CPU us |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    order = ["floor", "me", "jwt_me", "session_me", "me_large", "refresh", "jwt_refresh", "refresh_large"]
+    order = ["floor", "me", "verify", "jwt_me", "session_me", "me_large", "refresh", "jwt_refresh", "refresh_large"]
     for key in order:
         runs = figures.get(key)
         if runs:

@@ -407,6 +407,8 @@ def main() -> None:
             Target("floor", "floor (DRF, no auth)", f"{b}/api/floor/", "plain_get.lua"),
             Target("me", "ours /me (cookie + live session)", f"{o}/api/auth/me/", "cookie_get.lua",
                    RAW / "ours_me.txt"),
+            Target("verify", "ours /verify (gateway check, cookie)", f"{o}/api/auth/verify/", "cookie_get.lua",
+                   RAW / "ours_me.txt"),
             Target("me_large", f"ours /me, {plus}", f"{big}/api/auth/me/", "cookie_get.lua", RAW / "large_me.txt"),
             Target("jwt_me", "stock JWTAuthentication /me", f"{b}/api/jwt/me/", "bearer_get.lua",
                    RAW / "base" / "jwt_access.txt"),

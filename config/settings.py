@@ -206,6 +206,7 @@ DUOTOKEN = {
     "THROTTLE_PASSWORD_CHANGE": env.str("AUTH_THROTTLE_PASSWORD_CHANGE", default="5/min"),
     "THROTTLE_REFRESH": env.str("AUTH_THROTTLE_REFRESH", default="30/min"),
     "THROTTLE_REFRESH_IP": env.str("AUTH_THROTTLE_REFRESH_IP", default="600/min"),
+    "THROTTLE_INTROSPECTION": env.str("AUTH_THROTTLE_INTROSPECTION", default="6000/min"),
     "NUM_PROXIES": env.int("AUTH_NUM_PROXIES", default=0),
     "REDIS_ALIAS": "auth",
     "REDIS_KEY_PREFIX": env.str("AUTH_REDIS_PREFIX", default="duotoken"),

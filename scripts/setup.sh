@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Idempotent: the virtualenv with pinned packages, and (for the browser tests, as
-# root) Debian's chromium. Every other script calls this first.
+# root) Debian's chromium and nginx. Every other script calls this first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,18 @@ if [ "${1:-}" = "--with-browser" ] && ! command -v chromium >/dev/null 2>&1; the
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
   else
     echo "chromium is missing: install Debian's chromium package (sudo apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+
+# nginx for the gateway system test (tests/system/test_gateway_nginx.py), which runs
+# it as an unprivileged foreground child on free ports; the service is never started.
+if [ "${1:-}" = "--with-browser" ] && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx >/dev/null
+  else
+    echo "nginx is missing: install Debian's nginx package (sudo apt-get install nginx)" >&2
     exit 1
   fi
 fi

@@ -68,6 +68,7 @@ class AuthSettings:
     signing_key: str
     # Tokens larger than this are refused before any parsing (browsers cap cookies at 4 KB).
     max_token_bytes: int = 4096
+    throttle_introspection: Rate = Rate(limit=6000, seconds=60)
 
 
 @lru_cache(maxsize=1)
@@ -104,6 +105,7 @@ def auth_settings() -> AuthSettings:
         token_type_claim=jwt.get("TOKEN_TYPE_CLAIM", "token_type"),
         jti_claim=jwt.get("JTI_CLAIM", "jti"),
         signing_key=jwt["SIGNING_KEY"],
+        throttle_introspection=Rate.parse(ours.get("THROTTLE_INTROSPECTION", "6000/min")),
     )
 
 

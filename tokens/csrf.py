@@ -23,4 +23,4 @@ def enforce_csrf(request: HttpRequest) -> None:
     check.process_request(request)
     reason = check.process_view(request, None, (), {})  # type: ignore[arg-type]
     if reason:
-        raise AuthError("csrf_failed", f"CSRF verification failed: {reason}.")
+        raise AuthError("csrf_failed", f"CSRF verification failed: {reason.rstrip('.')}.")

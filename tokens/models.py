@@ -69,6 +69,10 @@ class SecurityEvent(models.Model):
         USER_DEACTIVATED = "user_deactivated", "User deactivated"
         THROTTLED = "throttled", "Throttling triggered"
         AUTH_COOKIE_CONFLICT = "auth_cookie_conflict", "Auth cookie sent twice (cookie tossing)"
+        INTROSPECTION = "introspection", "Token introspected by a service"
+        INTROSPECTION_CLIENT_FAILED = "introspection_client_failed", "Service client authentication failed"
+        SERVICE_CLIENT_CREATED = "service_client_created", "Service client created"
+        SERVICE_CLIENT_DEACTIVATED = "service_client_deactivated", "Service client deactivated"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     created_at = models.DateTimeField(db_index=True)

@@ -107,3 +107,15 @@ def throttle_refresh(*, request: HttpRequest, session_id: str) -> None:
         request=request,
         fail_closed=False,
     )
+
+
+def throttle_introspection(*, request: HttpRequest, client_id: str) -> None:
+    # Per client id, counted before the secret is checked, so that guessing at one
+    # client's secret is bounded too. Fails open: the client's credentials are
+    # checked against the database, and the token check falls back to it as well.
+    _hit(
+        [("introspection_client", client_id, auth_settings().throttle_introspection)],
+        request=request,
+        fail_closed=False,
+        username=client_id,
+    )
