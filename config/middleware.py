@@ -4,8 +4,11 @@ Bodies on /api/ are refused before anything parses them.
 
 Django's CSRF check reads request.POST, which spools a multipart body to disk,
 before any view could say no; so this runs ahead of CsrfViewMiddleware and
-answers 415 to a body that is not JSON and 413 to one over the JSON parser's cap,
-reading nothing (or, for a chunked body without a length, at most cap + 1 bytes).
+answers 415 to a body that no API view parses (multipart above all) and 413 to
+one over the JSON parser's cap, reading nothing (or, for a chunked body without a
+length, at most cap + 1 bytes). Which type a view takes comes from its own
+parsers (JSON everywhere except introspection, whose RFC 7662 body is urlencoded),
+checked in process_view, which runs before CsrfViewMiddleware's.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from .parsers import MAX_BODY_BYTES
 API_PREFIX = "/api/"
 AUTH_PREFIX = "/api/auth/"
 JSON = "application/json"
+# Every body type some /api/ view parses; which view takes which is checked per view.
+API_BODY_TYPES = frozenset({JSON, "application/x-www-form-urlencoded"})
 
 
 def _refuse(code: str) -> JsonResponse:
@@ -51,7 +56,7 @@ class ApiBodyGuardMiddleware:
         chunked = "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
         if length <= 0 and not chunked:
             return None
-        if request.content_type != JSON:
+        if request.content_type not in API_BODY_TYPES:
             return _refuse("unsupported_media_type")
         if length > MAX_BODY_BYTES:
             return _refuse("request_too_large")
@@ -64,6 +69,24 @@ class ApiBodyGuardMiddleware:
             request.META["CONTENT_LENGTH"] = str(len(body))
             request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[attr-defined]
         return None
+
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> JsonResponse | None:
+        if not request.path.startswith(API_PREFIX) or not _has_body(request):
+            return None
+        view_class = getattr(view_func, "cls", None)
+        parsers = getattr(view_class, "parser_classes", None) or ()
+        accepted = {parser.media_type for parser in parsers} or {JSON}
+        if request.content_type not in accepted:
+            return _refuse("unsupported_media_type")
+        return None
+
+
+def _has_body(request: HttpRequest) -> bool:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return length > 0 or "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
 
 
 class PrivateApiResponsesMiddleware:

@@ -52,7 +52,7 @@ def test_login_non_json_content_type_gets_415(spa, db, body, content_type):
 
     assert response.status_code == 415
     assert response.json() == {
-        "detail": "Request bodies must be JSON (Content-Type: application/json).",
+        "detail": "Unsupported Content-Type: send JSON (introspect/ takes a form).",
         "code": "unsupported_media_type",
     }
 

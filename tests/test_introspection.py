@@ -64,7 +64,7 @@ def test_introspect_live_access_token_is_active_with_its_claims(orders, logged_i
         "username": "alice",
         "token_type": "access",
     }
-    assert response["Cache-Control"] == "no-store"
+    assert "no-store" in response["Cache-Control"]
 
 
 def test_introspect_active_answer_is_audited_with_the_client(orders, logged_in, alice):
@@ -208,7 +208,7 @@ def test_introspect_without_token_field_is_400_invalid(orders):
     }
 
 
-def test_introspect_json_body_is_400_invalid(orders, logged_in):
+def test_introspect_json_body_is_415_unsupported_media_type(orders, logged_in):
     client, secret = orders
 
     response = SpaClient().post(
@@ -218,8 +218,8 @@ def test_introspect_json_body_is_400_invalid(orders, logged_in):
         HTTP_AUTHORIZATION=basic(client.client_id, secret),
     )
 
-    assert response.status_code == 400
-    assert response.json()["code"] == "invalid"
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
 
 
 def test_introspect_is_rate_limited_per_client(orders, logged_in):

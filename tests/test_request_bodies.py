@@ -54,7 +54,8 @@ def test_login_with_20_mib_multipart_body_gets_415_before_it_is_sent(gunicorn):
 
     assert status == 415
     assert body == (
-        b'{"detail": "Request bodies must be JSON (Content-Type: application/json).", "code": "unsupported_media_type"}'
+        b'{"detail": "Unsupported Content-Type: send JSON (introspect/ takes a form).", '
+        b'"code": "unsupported_media_type"}'
     )
     assert not SecurityEvent.objects.exists()
 

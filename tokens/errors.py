@@ -18,7 +18,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_credentials": (401, "Unable to log in with the provided credentials."),
     "invalid_client": (401, "Service client authentication failed."),
     "csrf_failed": (403, "CSRF verification failed."),
-    "unsupported_media_type": (415, "Request bodies must be JSON (Content-Type: application/json)."),
+    "unsupported_media_type": (415, "Unsupported Content-Type: send JSON (introspect/ takes a form)."),
     "request_too_large": (413, "The request body is too large."),
     "throttled": (429, "Too many requests; retry later."),
     "service_unavailable": (503, "The service is temporarily unavailable; retry shortly."),

@@ -114,7 +114,7 @@ def throttle_introspection(*, request: HttpRequest, client_id: str) -> None:
     # client's secret is bounded too. Fails open: the client's credentials are
     # checked against the database, and the token check falls back to it as well.
     _hit(
-        [("introspection_client", client_id, auth_settings().throttle_introspection)],
+        [Bucket("introspection_client", client_id, auth_settings().throttle_introspection)],
         request=request,
         fail_closed=False,
         username=client_id,
