@@ -225,8 +225,10 @@ def _revoke_for_reuse(*, session: Session, gen: int, request: HttpRequest) -> No
                 data={
                     "presented_generation": gen,
                     "current_generation": session.generation,
-                    "legitimate": {"ip": session.last_ip, "user_agent": session.last_user_agent},
-                    "reuser": {"ip": client_ip(request), "user_agent": user_agent(request)},
+                    # Which of the two is the thief is unknown: whoever rotated first
+                    # may have been the thief, and the replay the owner's old tab.
+                    "first_rotation": {"ip": session.last_ip, "user_agent": session.last_user_agent},
+                    "replay": {"ip": client_ip(request), "user_agent": user_agent(request)},
                 },
             )
     store.mark_revoked({str(session.pk): RevokeReason.REUSE}, ttl=revoked_ttl())
