@@ -20,7 +20,6 @@ from tokens.services import (
     revocation_published_or_503,
     security_event_record,
     session_from_cookies,
-    session_rotate_current,
     session_start,
     sessions_live_ids,
     sessions_revoke,
@@ -100,8 +99,12 @@ def user_session_end(*, user: AbstractBaseUser, session_id: str, current_session
 def user_password_change(
     *, user: AbstractBaseUser, old_password: str, new_password: str, session_id: str, request: HttpRequest
 ) -> IssuedSession:
-    """Change the password, end every other session, and move this one to a new
-    generation so that the device making the change stays logged in."""
+    """Change the password and end every session of the user, this one included,
+    then open a new session for the device that made the change.
+
+    Whoever holds a copy of this device's cookies (the reason for changing a
+    password, often) is out with everyone else: no token of the old session works
+    afterwards, and the new session's tokens exist only in this response."""
     # The old password is a secret worth guessing for whoever holds a stolen session,
     # so attempts count against the same per-user limit as logins.
     throttle_login(request=request, username=user.get_username())
@@ -113,17 +116,19 @@ def user_password_change(
         validate_password(new_password, user=user)
     except DjangoValidationError as exc:
         raise ValidationError({"new_password": list(exc.messages)}) from None
-    ended = sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, user=user, keep_session_id=session_id)
+    ended = sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, user=user)
     user.set_password(new_password)
-    user._duotoken_keep_session_id = session_id  # see tokens.signals: this device stays
+    # tokens.signals ends, on this save, any session opened in the meantime with the
+    # old password; session_start below binds the new one to the new hash.
     user.save(update_fields=["password"])
-    issued = session_rotate_current(session_id=session_id, request=request)
+    issued = session_start(user=user, request=request)
+    rotate_token(request)  # a new session, a new CSRF token, as at login
     security_event_record(
         kind=SecurityEvent.Kind.PASSWORD_CHANGED,
         request=request,
         user=user,
-        session_id=session_id,
-        data={"sessions_ended": len(ended)},
+        session_id=issued.session_id,
+        data={"sessions_ended": len(ended), "previous_session": session_id},
     )
     return issued
 
