@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.contrib.auth import authenticate, get_user_model, user_logged_in, user_logged_out
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
 from rest_framework.exceptions import ValidationError
@@ -69,14 +71,38 @@ def user_logout_all(*, request: HttpRequest, user: AbstractBaseUser) -> int:
     return len(ended)
 
 
-def user_sessions_active(*, user: AbstractBaseUser) -> list[Session]:
-    """The user's live sessions (neither ended nor expired), most recently used first."""
+@dataclass(frozen=True)
+class SessionsPage:
+    sessions: list[Session]
+    # Where the next page starts: None for no next page, () for "the sessions
+    # after the current one, from the top", else (rotated_at, id) of the last row.
+    next_after: tuple | None
+
+
+def user_sessions_page(
+    *, user: AbstractBaseUser, current_session_id: str, limit: int, after: tuple | None = None
+) -> SessionsPage:
+    """One page of the user's live sessions (neither ended nor expired): the current
+    one first, then the most recently used. One query, keyset-paginated on
+    (rotated_at, id), so a page costs the same however many sessions exist."""
     now = clock.now()
-    return list(
-        Session.objects.filter(
-            user=user, revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
-        ).order_by("-rotated_at", "-created_at")
+    live = Session.objects.filter(
+        user=user, revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
     )
+    if after is None:
+        first = Case(When(pk=current_session_id, then=Value(0)), default=Value(1), output_field=IntegerField())
+        rows = list(live.annotate(other=first).order_by("other", "-rotated_at", "-pk")[: limit + 1])
+    else:
+        rest = live.exclude(pk=current_session_id)
+        if after:
+            rotated_at, pk = after
+            rest = rest.filter(Q(rotated_at__lt=rotated_at) | Q(rotated_at=rotated_at, pk__lt=pk))
+        rows = list(rest.order_by("-rotated_at", "-pk")[: limit + 1])
+    if len(rows) <= limit:
+        return SessionsPage(sessions=rows, next_after=None)
+    rows = rows[:limit]
+    others = [row for row in rows if str(row.pk) != current_session_id]
+    return SessionsPage(sessions=rows, next_after=(others[-1].rotated_at, others[-1].pk) if others else ())
 
 
 def user_session_end(*, user: AbstractBaseUser, session_id: str, current_session_id: str, request: HttpRequest) -> bool:
