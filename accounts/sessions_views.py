@@ -34,6 +34,13 @@ class SessionListView(APIView):
         parameters=[
             OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1 to 100, default 50"),
             OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="from the Link header"),
+            OpenApiParameter(
+                "Link",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description='`<URL of the next page>; rel="next"`, when there is one',
+            ),
         ],
         responses={200: SessionSerializer(many=True), 400: ERROR_RESPONSE, 401: ERROR_RESPONSE},
     )
