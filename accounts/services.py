@@ -27,23 +27,21 @@ from tokens.services import (
     sessions_revoke,
     sessions_revoke_by_admin,
 )
-from tokens.throttles import throttle_login
+from tokens.throttles import throttle_password_change
 
 
 def user_login(*, username: str, password: str, request: HttpRequest) -> tuple[AbstractBaseUser, IssuedSession]:
-    throttle_login(request=request, username=username)
-    # Django's ModelBackend hashes the password for unknown users too, so unknown
-    # and wrong answers take similar time; inactive users are refused the same way.
+    # The backend (accounts.backends) throttles before it checks the password, and
+    # the user_login_failed / user_logged_in receivers (accounts.signals) write the
+    # security log, for this path and the admin's alike. Django's ModelBackend
+    # hashes the password for unknown users too, so unknown and wrong answers take
+    # similar time; inactive users are refused the same way.
     user = authenticate(request, username=username, password=password)
     if user is None:
-        security_event_record(kind=SecurityEvent.Kind.LOGIN_FAILED, request=request, username=username)
         raise AuthError("invalid_credentials")
     issued = session_start(user=user, request=request)
     rotate_token(request)  # a new CSRF token for the new identity, as django.contrib.auth.login does
-    security_event_record(
-        kind=SecurityEvent.Kind.LOGIN_SUCCEEDED, request=request, user=user, session_id=issued.session_id
-    )
-    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    user_logged_in.send(sender=user.__class__, request=request, user=user, session_id=issued.session_id)
     return user, issued
 
 
@@ -131,9 +129,7 @@ def user_password_change(
     Whoever holds a copy of this device's cookies (the reason for changing a
     password, often) is out with everyone else: no token of the old session works
     afterwards, and the new session's tokens exist only in this response."""
-    # The old password is a secret worth guessing for whoever holds a stolen session,
-    # so attempts count against the same per-user limit as logins.
-    throttle_login(request=request, username=user.get_username())
+    throttle_password_change(request=request, session_id=session_id, username=user.get_username())
     # A fresh row: request.user may be a cached snapshot without the password hash.
     user = get_user_model()._default_manager.get(pk=user.pk)
     if not user.check_password(old_password):

@@ -19,6 +19,7 @@ from rest_framework import exceptions as drf
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from tokens.cookies import clear_auth_cookies
 from tokens.errors import ERRORS, AuthError
 from tokens.store import StoreUnavailable
 
@@ -43,7 +44,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         headers = _retry_after(exc.retry_after)
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Cookie realm="api"'
-        return Response(error_body(exc.code, exc.detail), status=exc.status, headers=headers)
+        response = Response(error_body(exc.code, exc.detail), status=exc.status, headers=headers)
+        if exc.code == "auth_cookie_conflict":
+            # Whichever copy is ours, neither can be trusted now: both go.
+            clear_auth_cookies(response)
+        return response
     if isinstance(exc, UNAVAILABLE):
         logger.error("dependency unavailable: %r", exc)
         return Response(
@@ -60,8 +65,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, drf.ValidationError):
         fields = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         response.data = error_body("invalid", "Invalid input.", fields)
-    elif isinstance(exc, (drf.ParseError, drf.UnsupportedMediaType)):
-        # Bad bodies are bad input like any other: 400 `invalid`, never a bare 415.
+    elif isinstance(exc, drf.UnsupportedMediaType):
+        # The same answer as config.middleware gives before any parsing.
+        response.status_code = 415
+        response.data = error_body("unsupported_media_type", ERRORS["unsupported_media_type"][1])
+    elif isinstance(exc, drf.ParseError):
         response.status_code = 400
         response.data = error_body("invalid", "Malformed request body.", {"body": [str(exc.detail)]})
     elif isinstance(exc, drf.Throttled):

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # the docs page's Redoc bundle, served from our static files
     "accounts",
     "tokens",
     "demo",
@@ -57,6 +58,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF: its check reads (and spools) form bodies.
+    "config.middleware.ApiBodyGuardMiddleware",
+    "config.middleware.PrivateApiResponsesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -69,7 +73,7 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "config" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -110,6 +114,8 @@ CACHES = {
 }
 
 AUTH_USER_MODEL = "accounts.User"
+# ModelBackend behind the login throttle, so that every authenticate() is limited.
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -144,8 +150,13 @@ CSRF_COOKIE_HTTPONLY = False
 CSRF_FAILURE_VIEW = "config.exceptions.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+_behind_tls = env.bool("DJANGO_BEHIND_TLS_PROXY", default=False)
+if _behind_tls:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind TLS, browsers are told to use nothing else, and plain http is redirected.
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=365 * 24 * 3600 if _behind_tls else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=_behind_tls)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tokens.authentication.CookieJWTAuthentication"],
@@ -163,6 +174,8 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.schema.add_body_errors"],
 }
 
 # Simple JWT stays the source for the algorithm and the lifetimes.
@@ -189,6 +202,8 @@ DUOTOKEN = {
     "REFRESH_COOKIE_PATH": env.str("AUTH_REFRESH_COOKIE_PATH", default="/api/auth/"),
     "THROTTLE_LOGIN": env.str("AUTH_THROTTLE_LOGIN", default="10/min"),
     "THROTTLE_LOGIN_IP": env.str("AUTH_THROTTLE_LOGIN_IP", default="60/min"),
+    "THROTTLE_LOGIN_USER": env.str("AUTH_THROTTLE_LOGIN_USER", default="100/hour"),
+    "THROTTLE_PASSWORD_CHANGE": env.str("AUTH_THROTTLE_PASSWORD_CHANGE", default="5/min"),
     "THROTTLE_REFRESH": env.str("AUTH_THROTTLE_REFRESH", default="30/min"),
     "THROTTLE_REFRESH_IP": env.str("AUTH_THROTTLE_REFRESH_IP", default="600/min"),
     "NUM_PROXIES": env.int("AUTH_NUM_PROXIES", default=0),

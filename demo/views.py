@@ -37,6 +37,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 # path under STATIC_URL -> (content type, served only while the demo page is on)
 ASSETS = {
     "duotoken/client.js": ("text/javascript; charset=utf-8", False),
+    # The API docs page's Redoc (drf-spectacular-sidecar), also without a static server.
+    "drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js": ("text/javascript; charset=utf-8", False),
     "demo/demo.js": ("text/javascript; charset=utf-8", True),
     "demo/demo.css": ("text/css; charset=utf-8", True),
 }

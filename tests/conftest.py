@@ -4,9 +4,19 @@ from django.conf import settings
 
 from tokens import store
 
+from . import servers
 from .client import SpaClient
 from .factories import user_create
 from .servers import Gunicorn
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_process_outlives_the_suite():
+    """Every server a test starts must be stopped by that test; a leftover is killed
+    here and fails the run."""
+    yield
+    leftovers = servers.stop_all()
+    assert leftovers == [], f"processes left running by the tests: {leftovers}"
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,29 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Every process the suite starts, so that none outlives it (see tests/conftest.py).
+_started: list[subprocess.Popen] = []
+
+
+def spawn(cmd: list[str], **kwargs) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, **kwargs)
+    _started.append(proc)
+    return proc
+
+
+def still_running() -> list[subprocess.Popen]:
+    return [proc for proc in _started if proc.poll() is None]
+
+
+def stop_all() -> list[str]:
+    """Kill whatever the suite started and left running; returns their command lines."""
+    leftovers = still_running()
+    for proc in leftovers:
+        proc.kill()
+        proc.wait()
+    _started[:] = []
+    return [" ".join(map(str, proc.args)) for proc in leftovers]
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -70,15 +93,15 @@ class Gunicorn:
             "--timeout", "30", "--graceful-timeout", "5",
         ]  # fmt: skip
         self._log_file = open(self.log, "wb")  # noqa: SIM115 (closed in stop)
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=server_env(**self.env), stdout=self._log_file, stderr=subprocess.STDOUT
-        )
+        self.proc = spawn(cmd, cwd=ROOT, env=server_env(**self.env), stdout=self._log_file, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gunicorn exited: {self.log.read_text()[-3000:]}")
             try:
-                if requests.get(self.url + "/api/auth/csrf/", timeout=1).status_code == 204:
+                # As a TLS proxy would say, so that a server with SSL redirect on answers too.
+                ready = requests.get(self.url + "/api/auth/csrf/", headers={"X-Forwarded-Proto": "https"}, timeout=1)
+                if ready.status_code == 204:
                     return self
             except requests.RequestException:
                 pass
@@ -117,7 +140,7 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -131,7 +154,14 @@ class PrivateRedis:
                     return self
             except redis.RedisError:
                 time.sleep(0.05)
+        self.kill()
         raise RuntimeError("private redis-server did not start")
+
+    def restart(self) -> PrivateRedis:
+        """A new, empty redis-server on the same port, owned by this object (so that
+        the test's own kill() at teardown stops it too)."""
+        self.kill()
+        return self.start()
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -10,11 +10,12 @@ import threading
 import time
 
 import pytest
-from django.contrib.auth.backends import ModelBackend
+from django.conf import settings
 from django.db import connection
 from django.db.models.signals import pre_save
 from django.test import override_settings
 
+from accounts.backends import ThrottledModelBackend
 from tokens.models import RevokeReason, Session
 
 from .factories import PASSWORD
@@ -27,8 +28,8 @@ INVALID = {"detail": "Unable to log in with the provided credentials.", "code": 
 REVOKED = {"detail": "This session has ended; log in again.", "code": "session_revoked"}
 
 
-class PausingBackend(ModelBackend):
-    """ModelBackend that, once armed, holds the first successful authentication
+class PausingBackend(ThrottledModelBackend):
+    """The project's backend that, once armed, holds the first successful authentication
     until released: the password has been checked, no session exists yet."""
 
     armed = False
@@ -49,8 +50,8 @@ def pausing_backend():
     PausingBackend.armed = False
     PausingBackend.authenticated = threading.Event()
     PausingBackend.release = threading.Event()
-    # ModelBackend stays listed so that the admin's session (logged in through it) holds.
-    with override_settings(AUTHENTICATION_BACKENDS=[BACKEND, "django.contrib.auth.backends.ModelBackend"]):
+    # The usual backends stay listed so that the admin's session (logged in through them) holds.
+    with override_settings(AUTHENTICATION_BACKENDS=[BACKEND, *settings.AUTHENTICATION_BACKENDS]):
         yield PausingBackend
     PausingBackend.release.set()
 

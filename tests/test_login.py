@@ -121,7 +121,7 @@ def test_login_with_malformed_json_is_invalid(spa, db):
     assert "body" in response.json()["fields"]
 
 
-def test_login_with_form_encoded_body_is_invalid_not_415(spa, db):
+def test_login_with_form_encoded_body_is_415(spa, db):
     response = spa.post(
         "/api/auth/login/",
         "username=alice&password=x",
@@ -129,15 +129,15 @@ def test_login_with_form_encoded_body_is_invalid_not_415(spa, db):
         HTTP_X_CSRFTOKEN=spa.ensure_csrf(),
     )
 
-    assert response.status_code == 400
-    assert response.json()["code"] == "invalid"
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
 
 
-def test_login_with_huge_body_is_invalid(spa, db):
+def test_login_with_huge_body_is_413(spa, db):
     response = spa.send("post", "/api/auth/login/", {"username": "a" * 100_000, "password": PASSWORD})
 
-    assert response.status_code == 400
-    assert response.json()["code"] == "invalid"
+    assert response.status_code == 413
+    assert response.json()["code"] == "request_too_large"
 
 
 def test_login_with_lone_surrogate_username_is_invalid_not_500(spa, db):

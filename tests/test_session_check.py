@@ -178,7 +178,7 @@ def test_service_resumes_when_redis_returns_empty(alice, make_spa, time_machine)
 
             server.kill()
             assert owner.me().status_code == 200  # from the database
-            server = PrivateRedis(port=server.port).start()  # back, and empty
+            server.restart()  # back, and empty
             time_machine.shift(timedelta(seconds=2))  # past the breaker
 
             assert owner.me().status_code == 200

@@ -8,7 +8,7 @@ def _rates(**rates):
     return override_settings(DUOTOKEN={**settings.DUOTOKEN, **rates})
 
 
-def test_login_is_throttled_per_username_with_retry_after(spa, alice):
+def test_login_is_throttled_per_username_and_ip_with_retry_after(spa, alice):
     with _rates(THROTTLE_LOGIN="3/min"):
         statuses = [spa.login(password="wrong").status_code for _ in range(4)]
         response = spa.login()
@@ -48,7 +48,7 @@ def test_throttling_is_logged_once_per_window(spa, alice):
 
     event = SecurityEvent.objects.get(kind="throttled")
     assert event.username == "alice"
-    assert event.data == {"scope": "login_user", "limit": 1, "seconds": 60}
+    assert event.data == {"scope": "login_user_ip", "limit": 1, "seconds": 60}
 
 
 def test_refresh_is_throttled_per_session(logged_in):
@@ -67,5 +67,6 @@ def test_throttle_counters_expire_with_their_window(spa, alice):
 
     client = redis.Redis.from_url(settings.REDIS_URL)
     keys = list(client.scan_iter(match=f"{settings.DUOTOKEN['REDIS_KEY_PREFIX']}:v1:t:*"))
-    assert len(keys) == 2  # one per IP, one per username
-    assert all(0 < client.pttl(key) <= 60_000 for key in keys)
+    assert len(keys) == 3  # per IP, per username and IP, per username
+    ttls = sorted(client.pttl(key) for key in keys)
+    assert 0 < ttls[0] <= ttls[1] <= 60_000 < ttls[2] <= 3_600_000  # the ceiling counts per hour

@@ -1,6 +1,7 @@
 """Who is asking: the client's IP and user agent as recorded in sessions and the log,
 and the readable device label shown for a session."""
 
+import ipaddress
 from functools import lru_cache
 
 import user_agents
@@ -11,16 +12,34 @@ from .conf import auth_settings
 MAX_USER_AGENT = 512
 
 
+def parse_ip(value: str | None) -> str | None:
+    """The address in a header value, or None: strips a port (`1.2.3.4:80`,
+    `[v6]:80`) and brackets (`[v6]`); anything else that is not an address (such as
+    `unknown` or a hostname) is None, so nothing unparsed reaches an inet column."""
+    value = (value or "").strip()
+    if value.startswith("["):
+        value = value[1:].partition("]")[0]
+    elif value.count(":") == 1:
+        value = value.partition(":")[0]  # IPv4 with a port; bare IPv6 has several colons
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
+
+
 def client_ip(request: HttpRequest) -> str | None:
     # Trust X-Forwarded-For only for as many hops as AUTH_NUM_PROXIES says we have
     # (the DRF NUM_PROXIES rule); otherwise a client could pick its own throttle key.
+    # A forwarded value that is not an address falls back to the peer's.
     num_proxies = auth_settings().num_proxies
     if num_proxies > 0:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         if hops:
-            return hops[-min(num_proxies, len(hops))]
-    return request.META.get("REMOTE_ADDR") or None
+            ip = parse_ip(hops[-min(num_proxies, len(hops))])
+            if ip is not None:
+                return ip
+    return parse_ip(request.META.get("REMOTE_ADDR"))
 
 
 def user_agent(request: HttpRequest) -> str:

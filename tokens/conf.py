@@ -54,6 +54,8 @@ class AuthSettings:
     refresh_cookie_path: str
     throttle_login: Rate
     throttle_login_ip: Rate
+    throttle_login_user: Rate
+    throttle_password_change: Rate
     throttle_refresh: Rate
     throttle_refresh_ip: Rate
     num_proxies: int
@@ -92,6 +94,8 @@ def auth_settings() -> AuthSettings:
         refresh_cookie_path=ours.get("REFRESH_COOKIE_PATH", "/api/auth/"),
         throttle_login=Rate.parse(ours["THROTTLE_LOGIN"]),
         throttle_login_ip=Rate.parse(ours["THROTTLE_LOGIN_IP"]),
+        throttle_login_user=Rate.parse(ours.get("THROTTLE_LOGIN_USER", "100/hour")),
+        throttle_password_change=Rate.parse(ours.get("THROTTLE_PASSWORD_CHANGE", "5/min")),
         throttle_refresh=Rate.parse(ours["THROTTLE_REFRESH"]),
         throttle_refresh_ip=Rate.parse(ours["THROTTLE_REFRESH_IP"]),
         num_proxies=int(ours.get("NUM_PROXIES", 0)),

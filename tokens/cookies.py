@@ -4,14 +4,22 @@ Access cookie: HttpOnly, SameSite=Lax, Path=/, lives as long as the access token
 Refresh cookie: HttpOnly, SameSite=Strict, Path=/api/auth/ (only auth endpoints ever
 see it), lives as long as what is left of the session. Clearing repeats every
 attribute, or browsers keep the cookie.
+
+Cookie tossing: a sibling subdomain can set a second cookie of the same name (with
+Domain= on the parent, allowed for __Secure- names), and Django keeps only one value
+per name, so a request could silently run as whoever tossed it. Reading an auth
+cookie that appears more than once in the Cookie header is refused instead.
 """
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
 from .conf import auth_settings
+from .errors import AuthError
+from .events import security_event_record
+from .models import SecurityEvent
 from .tokens import TokenPair
 
 
@@ -35,9 +43,30 @@ def clear_auth_cookies(response: HttpResponse) -> None:
     add_never_cache_headers(response)
 
 
-def read_access(request) -> str | None:
+def duplicated_auth_cookies(request: HttpRequest) -> list[str]:
+    """Auth cookie names that the raw Cookie header carries more than once."""
+    conf = auth_settings()
+    names = [part.partition("=")[0].strip() for part in request.META.get("HTTP_COOKIE", "").split(";")]
+    return [name for name in (conf.access_cookie_name, conf.refresh_cookie_name) if names.count(name) > 1]
+
+
+def _refuse_tossed(request: HttpRequest) -> None:
+    duplicated = duplicated_auth_cookies(request)
+    if not duplicated:
+        return
+    if not getattr(request, "_duotoken_cookie_conflict", False):
+        request._duotoken_cookie_conflict = True  # type: ignore[attr-defined]
+        security_event_record(
+            kind=SecurityEvent.Kind.AUTH_COOKIE_CONFLICT, request=request, data={"cookies": duplicated}
+        )
+    raise AuthError("auth_cookie_conflict")
+
+
+def read_access(request: HttpRequest) -> str | None:
+    _refuse_tossed(request)
     return request.COOKIES.get(auth_settings().access_cookie_name) or None
 
 
-def read_refresh(request) -> str | None:
+def read_refresh(request: HttpRequest) -> str | None:
+    _refuse_tossed(request)
     return request.COOKIES.get(auth_settings().refresh_cookie_name) or None

@@ -14,8 +14,11 @@ ERRORS: dict[str, tuple[int, str]] = {
     "refresh_token_invalid": (401, "The refresh token is invalid."),
     "refresh_token_expired": (401, "The refresh token has expired; log in again."),
     "refresh_token_reused": (401, "This refresh token was already used; the session has been ended."),
+    "auth_cookie_conflict": (401, "An auth cookie was sent more than once; log in again."),
     "invalid_credentials": (401, "Unable to log in with the provided credentials."),
     "csrf_failed": (403, "CSRF verification failed."),
+    "unsupported_media_type": (415, "Request bodies must be JSON (Content-Type: application/json)."),
+    "request_too_large": (413, "The request body is too large."),
     "throttled": (429, "Too many requests; retry later."),
     "service_unavailable": (503, "The service is temporarily unavailable; retry shortly."),
 }

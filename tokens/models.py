@@ -82,15 +82,22 @@ class SecurityEvent(models.Model):
         USER_DEACTIVATED = "user_deactivated", "User deactivated"
         SESSION_LIMIT = "session_limit", "Oldest sessions ended at the session limit"
         THROTTLED = "throttled", "Throttling triggered"
+        AUTH_COOKIE_CONFLICT = "auth_cookie_conflict", "Auth cookie sent twice (cookie tossing)"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     created_at = models.DateTimeField(db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="security_events"
     )
-    # A plain id, not a foreign key: the log outlives the sessions it mentions.
+    # Plain copies of the user's id and name: the log outlives the users and the
+    # sessions it mentions (deleting a user empties `user`, not these).
+    account_id = models.BigIntegerField(
+        null=True, blank=True, db_index=True, help_text="The user's id, kept after the user is deleted."
+    )
     session_id = models.UUIDField(null=True, blank=True)
-    username = models.CharField(max_length=150, blank=True, help_text="The username tried, for failed logins.")
+    username = models.CharField(
+        max_length=150, blank=True, help_text="The user's name, or the name tried for failed logins."
+    )
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     data = models.JSONField(default=dict, blank=True)

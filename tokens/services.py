@@ -27,8 +27,10 @@ from . import clock, store
 from .clientinfo import client_ip, user_agent
 from .conf import auth_settings
 from .errors import AuthError
+from .events import security_event_record
 from .models import RevokeReason, SecurityEvent, Session, credential_fingerprint
 from .selectors import cache_ttl_for, revoked_ttl, user_snapshot
+from .throttles import throttle_refresh
 from .tokens import ACCESS, REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair
 
 logger = logging.getLogger("duotoken.sessions")
@@ -40,28 +42,6 @@ class IssuedSession:
     user_id: str
     pair: TokenPair
     absolute_expires_at: datetime
-
-
-def security_event_record(
-    *,
-    kind: str,
-    request: HttpRequest | None = None,
-    user: AbstractBaseUser | None = None,
-    user_id: int | str | None = None,
-    session_id: str | None = None,
-    username: str = "",
-    data: dict | None = None,
-) -> SecurityEvent:
-    return SecurityEvent.objects.create(
-        kind=kind,
-        created_at=clock.now(),
-        user_id=user.pk if user is not None else user_id,
-        session_id=session_id,
-        username=username[:150],
-        ip=client_ip(request) if request is not None else None,
-        user_agent=user_agent(request) if request is not None else "",
-        data=data or {},
-    )
 
 
 def _issue(
@@ -235,8 +215,6 @@ def _user_credential(user_id: str) -> str:
 
 def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSession:
     """Exchange a refresh token for the next generation (see the module docstring)."""
-    from .throttles import throttle_refresh
-
     conf = auth_settings()
     claims = _refresh_claims(raw_refresh)
     sid, uid, gen = claims["sid"], claims[conf.user_id_claim], claims["gen"]

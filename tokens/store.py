@@ -7,7 +7,8 @@ database or answer 503. Nothing here swallows an error.
 Keys (all under ``<prefix>:v1:``):
   s:<session id>      "1:<user id>" while the session is alive, "0:<reason>" once revoked
   u:<user id>         JSON snapshot of the user's cached fields
-  t:<scope>:<ident>   fixed-window throttle counter
+  t:<scope>:<ident>   fixed-window throttle counter (":strikes" for its back-off count)
+  k:<ident>           a username has logged in from this IP before (skips the ceiling)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import time  # wall clock, not monotonic: tests move it with time-machine
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django_redis import get_redis_connection
 from redis import Redis
@@ -47,17 +49,35 @@ class SessionEntry:
 
 
 _THROTTLE_LUA = """
+-- KEYS: per bucket its counter and its strike counter, then the skip marker.
+-- ARGV: bucket count, index of the bucket the marker skips (0: none), longest
+-- block (ms), then per bucket: limit, window (ms), back-off (0/1).
+local count, skip, max_block = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if skip > 0 and redis.call('EXISTS', KEYS[2 * count + 1]) == 0 then skip = 0 end
 local wait, over = 0, 0
-for i, key in ipairs(KEYS) do
-  local limit = tonumber(ARGV[2 * i - 1])
-  local window = tonumber(ARGV[2 * i])
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('PEXPIRE', key, window) end
-  if n > limit then
-    local ttl = redis.call('PTTL', key)
-    if ttl < 0 then redis.call('PEXPIRE', key, window); ttl = window end
-    if ttl > wait then wait = ttl end
-    if n == limit + 1 then over = i end
+for i = 1, count do
+  if i ~= skip then
+    local key, strikes = KEYS[2 * i - 1], KEYS[2 * i]
+    local limit = tonumber(ARGV[3 * i + 1])
+    local window = tonumber(ARGV[3 * i + 2])
+    local backoff = tonumber(ARGV[3 * i + 3])
+    local n = redis.call('INCR', key)
+    if n == 1 then redis.call('PEXPIRE', key, window) end
+    if n > limit then
+      if n == limit + 1 then
+        over = i
+        if backoff == 1 then
+          -- Each time the ceiling is reached again the block doubles.
+          local k = redis.call('INCR', strikes)
+          redis.call('PEXPIRE', strikes, max_block)
+          local block = math.min(window * math.pow(2, k - 1), max_block)
+          redis.call('PEXPIRE', key, string.format('%d', block))
+        end
+      end
+      local ttl = redis.call('PTTL', key)
+      if ttl < 0 then redis.call('PEXPIRE', key, window); ttl = window end
+      if ttl > wait then wait = ttl end
+    end
   end
 end
 return {wait, over}
@@ -181,17 +201,45 @@ def _ident(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def throttle_hit(buckets: Sequence[tuple[str, str, Rate]]) -> tuple[float, int]:
-    """Count one hit in each (scope, ident, rate) bucket, atomically.
+class Bucket(NamedTuple):
+    """One throttle counter: at most `rate` hits per window for `ident` in `scope`.
+    With `backoff`, the block after the limit is reached doubles each time it is
+    reached again (remembered for MAX_BLOCK_SECONDS)."""
 
-    Returns (seconds to wait, 0) when allowed, (seconds > 0, n) when refused, where n
-    is the 1-based index of a bucket that has just gone over its limit (0 if it was
-    already over), so the caller logs one event per window rather than one per hit.
+    scope: str
+    ident: str
+    rate: Rate
+    backoff: bool = False
+
+
+# The longest a back-off block grows to, and how long its strikes are remembered.
+MAX_BLOCK_SECONDS = 24 * 3600
+
+
+def _throttle_key(scope: str, ident: str) -> str:
+    return _key("t", scope, _ident(ident))
+
+
+def login_known_key(username: str, ip: str) -> str:
+    return _key("k", _ident(f"{username.casefold()}|{ip}"))
+
+
+def throttle_hit(buckets: Sequence[Bucket], *, skip: tuple[int, str] | None = None) -> tuple[float, int]:
+    """Count one hit in each bucket, atomically, in one round trip.
+
+    `skip` is (1-based bucket index, key): that bucket is not counted at all when the
+    key exists. Returns (seconds to wait, 0) when allowed, (seconds > 0, n) when
+    refused, where n is the 1-based index of a bucket that has just gone over its
+    limit (0 if it was already over), so the caller logs one event per window rather
+    than one per hit.
     """
-    keys = [_key("t", scope, _ident(ident)) for scope, ident, _ in buckets]
-    args: list[int] = []
-    for _, _, rate in buckets:
-        args += [rate.limit, rate.seconds * 1000]
+    keys: list[str] = []
+    args: list[int] = [len(buckets), skip[0] if skip else 0, MAX_BLOCK_SECONDS * 1000]
+    for bucket in buckets:
+        key = _throttle_key(bucket.scope, bucket.ident)
+        keys += [key, key + ":strikes"]
+        args += [bucket.rate.limit, bucket.rate.seconds * 1000, int(bucket.backoff)]
+    keys.append(skip[1] if skip else _key("none"))
     try:
         client = _redis()
         script = _scripts.get("throttle")
@@ -202,3 +250,15 @@ def throttle_hit(buckets: Sequence[tuple[str, str, Rate]]) -> tuple[float, int]:
         _Breaker.trip(exc)
         raise StoreUnavailable(str(exc)) from exc
     return int(wait_ms) / 1000.0, int(over)
+
+
+def login_known_remember(username: str, ip: str, *, ttl: int) -> None:
+    """Remember that `username` logged in from `ip`: later logins from there are not
+    held back by the per-username ceiling that strangers elsewhere can fill. Best
+    effort: without the mark the owner is merely treated like anyone else."""
+    try:
+        _redis().set(login_known_key(username, ip), "1", ex=max(1, ttl))
+    except (RedisError, StoreUnavailable) as exc:
+        if isinstance(exc, RedisError):
+            _Breaker.trip(exc)
+        logger.info("could not remember a known login address: %s", exc)

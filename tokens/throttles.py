@@ -1,8 +1,15 @@
-"""Rate limits on login and refresh: fixed windows counted atomically in Redis.
+"""Rate limits on login, password change and refresh: fixed windows counted
+atomically in Redis.
 
 DRF's SimpleRateThrottle reads, appends and writes a list in the cache, which lets
 parallel requests slip through; one Lua script per request counts every bucket at
 once, so at most the configured number ever get through.
+
+Login is limited so that a stranger cannot lock the owner out: the strict limit
+counts a username *and* a client IP together, the per-IP limit bounds one address
+across usernames, and a looser per-username ceiling across all addresses (whose
+block doubles each time it is reached again) bounds a distributed guesser. An
+address the user has logged in from before is not held back by that ceiling.
 """
 
 from __future__ import annotations
@@ -13,42 +20,74 @@ from django.http import HttpRequest
 
 from . import store
 from .clientinfo import client_ip
-from .conf import Rate, auth_settings
+from .conf import auth_settings
 from .errors import AuthError
+from .events import security_event_record
 from .models import SecurityEvent
+from .store import Bucket
 
 logger = logging.getLogger("duotoken.throttles")
 
 
-def _hit(buckets: list[tuple[str, str, Rate]], *, request: HttpRequest, fail_closed: bool, username: str = "") -> None:
+def _hit(
+    buckets: list[Bucket],
+    *,
+    request: HttpRequest | None,
+    fail_closed: bool,
+    username: str = "",
+    skip: tuple[int, str] | None = None,
+) -> None:
     try:
-        wait, over = store.throttle_hit(buckets)
+        wait, over = store.throttle_hit(buckets, skip=skip)
     except store.StoreUnavailable:
         if fail_closed:
             raise AuthError("service_unavailable", retry_after=1) from None
-        logger.warning("throttle %s skipped: redis unavailable", buckets[0][0])
+        logger.warning("throttle %s skipped: redis unavailable", buckets[0].scope)
         return
     if wait <= 0:
         return
     if over:
-        from .services import security_event_record
-
-        scope, _, rate = buckets[over - 1]
+        bucket = buckets[over - 1]
         security_event_record(
             kind=SecurityEvent.Kind.THROTTLED,
             request=request,
             username=username,
-            data={"scope": scope, "limit": rate.limit, "seconds": rate.seconds},
+            data={"scope": bucket.scope, "limit": bucket.rate.limit, "seconds": bucket.rate.seconds},
         )
     raise AuthError("throttled", f"Too many requests; retry in {int(wait + 0.999)} s.", retry_after=wait)
 
 
-def throttle_login(*, request: HttpRequest, username: str) -> None:
+def _ip(request: HttpRequest | None) -> str:
+    return (client_ip(request) if request is not None else None) or "unknown"
+
+
+def throttle_login(*, request: HttpRequest | None, username: str) -> None:
     # Fails closed: without Redis we cannot bound password guessing, so no login.
     conf = auth_settings()
-    ip = client_ip(request) or "unknown"
+    ip, name = _ip(request), username.casefold()
     _hit(
-        [("login_ip", ip, conf.throttle_login_ip), ("login_user", username.casefold(), conf.throttle_login)],
+        [
+            Bucket("login_ip", ip, conf.throttle_login_ip),
+            Bucket("login_user_ip", f"{name}|{ip}", conf.throttle_login),
+            Bucket("login_user", name, conf.throttle_login_user, backoff=True),
+        ],
+        request=request,
+        fail_closed=True,
+        username=username,
+        skip=(3, store.login_known_key(name, ip)),
+    )
+
+
+def login_succeeded(*, request: HttpRequest | None, username: str) -> None:
+    """Remember the address of a successful login, for the ceiling (see above)."""
+    store.login_known_remember(username, _ip(request), ttl=int(auth_settings().max_lifetime.total_seconds()))
+
+
+def throttle_password_change(*, request: HttpRequest, session_id: str, username: str) -> None:
+    # Keyed on the session: the old password is worth guessing for whoever holds a
+    # stolen session, and failed logins elsewhere must not block the owner here.
+    _hit(
+        [Bucket("password_change", session_id, auth_settings().throttle_password_change)],
         request=request,
         fail_closed=True,
         username=username,
@@ -59,9 +98,12 @@ def throttle_refresh(*, request: HttpRequest, session_id: str) -> None:
     # Fails open: the refresh token itself is the credential and the database
     # decides rotation, so a Redis outage should not log everyone out.
     conf = auth_settings()
-    ip = client_ip(request) or "unknown"
+    ip = _ip(request)
     _hit(
-        [("refresh_ip", ip, conf.throttle_refresh_ip), ("refresh_session", session_id, conf.throttle_refresh)],
+        [
+            Bucket("refresh_ip", ip, conf.throttle_refresh_ip),
+            Bucket("refresh_session", session_id, conf.throttle_refresh),
+        ],
         request=request,
         fail_closed=False,
     )

@@ -20,6 +20,7 @@ LOGIN_IP_LIMIT = env_int("SYSTEM_LOGIN_IP_LIMIT", 20)
 THROTTLED_SERVER = {
     "AUTH_THROTTLE_LOGIN": f"{LOGIN_LIMIT}/min",
     "AUTH_THROTTLE_LOGIN_IP": f"{LOGIN_IP_LIMIT}/min",
+    "AUTH_THROTTLE_LOGIN_USER": f"{LOGIN_LIMIT}/hour",
     # One trusted proxy hop: each request names its client in X-Forwarded-For, so a
     # single test machine can play many IPs.
     "AUTH_NUM_PROXIES": "1",
@@ -49,7 +50,7 @@ def test_login_throttle_per_username_holds_under_parallel_bad_logins(start_serve
     (server,) = start_servers(1, **THROTTLED_SERVER)
     user_create(username="victim")
     csrf = csrf_token(server.url)
-    # Every guess from its own IP: only the per-username bucket can stop them.
+    # Every guess from its own IP: only the per-username ceiling can stop them.
     results = storm(
         BAD_LOGINS, lambda i: _bad_login(server.url, csrf, username="victim", ip=f"10.1.{i // 250}.{i % 250 + 1}")
     )

@@ -17,7 +17,6 @@ import redis
 import requests
 
 from tests.factories import user_create
-from tests.servers import PrivateRedis
 from tokens.models import Session
 
 from .conftest import (
@@ -167,7 +166,7 @@ def test_redis_killed_mid_run_answers_from_database_or_503_and_resumes_empty(pri
         time.sleep(OUTAGE_SECONDS)
 
         # Back, on the same port, with nothing in it. The app is not restarted.
-        PrivateRedis(port=private_redis.port).start()
+        private_redis.restart()
         assert eventually(lambda: login(base, "newcomer", csrf=csrf).status_code == 200)
         time.sleep(2)
     finally:

@@ -22,7 +22,7 @@ def backfill_credentials(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tokens', '0002_session_revoke_permission'),
+        ('tokens', '0004_securityevent_account_id'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='securityevent',
             name='kind',
-            field=models.CharField(choices=[('login_succeeded', 'Login succeeded'), ('login_failed', 'Login failed'), ('logout', 'Logout'), ('logout_all', 'Logout everywhere'), ('refresh_reuse_detected', 'Refresh token reuse detected'), ('admin_revoked', 'Sessions revoked by an admin'), ('session_revoked', 'Session ended by its user'), ('password_changed', 'Password changed'), ('user_deactivated', 'User deactivated'), ('session_limit', 'Oldest sessions ended at the session limit'), ('throttled', 'Throttling triggered')], max_length=32),
+            field=models.CharField(choices=[('login_succeeded', 'Login succeeded'), ('login_failed', 'Login failed'), ('logout', 'Logout'), ('logout_all', 'Logout everywhere'), ('refresh_reuse_detected', 'Refresh token reuse detected'), ('admin_revoked', 'Sessions revoked by an admin'), ('session_revoked', 'Session ended by its user'), ('password_changed', 'Password changed'), ('user_deactivated', 'User deactivated'), ('session_limit', 'Oldest sessions ended at the session limit'), ('throttled', 'Throttling triggered'), ('auth_cookie_conflict', 'Auth cookie sent twice (cookie tossing)')], max_length=32),
         ),
         migrations.AlterField(
             model_name='session',

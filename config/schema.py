@@ -1,0 +1,24 @@
+"""OpenAPI post-processing: the statuses config.middleware can answer on any API
+operation that takes a body, declared once instead of on every view."""
+
+from __future__ import annotations
+
+BODY_METHODS = {"post", "put", "patch", "delete"}
+BODY_ERRORS = {
+    "413": "Request body over the size limit (`request_too_large`)",
+    "415": "Request body that is not JSON (`unsupported_media_type`)",
+}
+
+
+def add_body_errors(result: dict, generator, request, public) -> dict:
+    error = {"$ref": "#/components/schemas/Error"}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in BODY_METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, description in BODY_ERRORS.items():
+                responses.setdefault(
+                    status, {"description": description, "content": {"application/json": {"schema": error}}}
+                )
+    return result
