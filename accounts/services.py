@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.contrib.auth import authenticate, get_user_model, user_logged_in, user_logged_out
+from django.contrib.auth import authenticate, get_user_model, user_logged_in, user_logged_out, user_login_failed
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -39,7 +39,13 @@ def user_login(*, username: str, password: str, request: HttpRequest) -> tuple[A
     user = authenticate(request, username=username, password=password)
     if user is None:
         raise AuthError("invalid_credentials")
-    issued = session_start(user=user, request=request)
+    try:
+        issued = session_start(user=user, request=request)
+    except AuthError:
+        # The password or the account changed while the password was being checked:
+        # a failed login like any other, in the log too.
+        user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
+        raise
     rotate_token(request)  # a new CSRF token for the new identity, as django.contrib.auth.login does
     user_logged_in.send(sender=user.__class__, request=request, user=user, session_id=issued.session_id)
     return user, issued

@@ -16,7 +16,7 @@ from django.db.models.signals import pre_save
 from django.test import override_settings
 
 from accounts.backends import ThrottledModelBackend
-from tokens.models import RevokeReason, Session
+from tokens.models import RevokeReason, SecurityEvent, Session
 
 from .factories import PASSWORD
 from .test_admin_users import change_form_data
@@ -133,6 +133,8 @@ def test_login_authenticated_before_a_password_change_commits_is_refused(owner, 
     assert response.json() == INVALID
     assert live_sessions(alice) == {changed.json()["session"]["id"]}
     assert attacker.cookie("refresh") is None
+    failed = SecurityEvent.objects.get(kind=SecurityEvent.Kind.LOGIN_FAILED)
+    assert (failed.username, failed.session_id) == ("alice", None)
 
 
 def test_login_authenticated_before_a_deactivation_commits_is_refused(
