@@ -9,11 +9,13 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
+from tokens import clock
 from tokens.admin import REVOKE_PERMISSION, SessionColumns, message_sessions_ended
 from tokens.models import RevokeReason, Session
 from tokens.services import sessions_live_ids
@@ -22,17 +24,38 @@ from .models import ServiceClient, User
 from .service_clients import service_client_create, service_client_deactivate
 from .services import user_deactivation_record, users_sessions_revoke_by_admin
 
+# The user page lists at most this many sessions (the most recently used live
+# ones); the rest are one click away in the session list, filtered on the user.
+INLINE_SESSIONS = 20
+
+
+class RecentSessionsFormSet(BaseInlineFormSet):
+    def get_queryset(self):
+        if not hasattr(self, "_recent"):
+            self._recent = super().get_queryset()[:INLINE_SESSIONS]
+            len(self._recent)  # one query; the forms then index the fetched rows
+        return self._recent
+
 
 class SessionInline(SessionColumns, admin.TabularInline):
     model = Session
+    formset = RecentSessionsFormSet
     fk_name = "user"
     extra = 0
     can_delete = False
     show_change_link = True
-    ordering = ("-created_at",)
+    ordering = ("-rotated_at", "-created_at")
     fields = ("short_id", "device", "ip", "created_at", "rotated_at", "expires", "generation", "status")
     readonly_fields = fields
-    verbose_name_plural = "sessions"
+    verbose_name_plural = f"live sessions (the {INLINE_SESSIONS} most recently used)"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Session]:
+        now = clock.now()
+        return (
+            super()
+            .get_queryset(request)
+            .filter(revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now)
+        )
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -52,11 +75,22 @@ class SessionInline(SessionColumns, admin.TabularInline):
 class UserAdmin(DjangoUserAdmin):
     inlines = (SessionInline,)
     actions = ("revoke_all_sessions",)
-    readonly_fields = ("security_log",)
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Security", {"fields": ("security_log",)}))
+    readonly_fields = ("all_sessions", "security_log")
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Security", {"fields": ("all_sessions", "security_log")}))
 
     def get_inlines(self, request: HttpRequest, obj: User | None):
         return self.inlines if obj is not None else ()
+
+    @admin.display(description="sessions")
+    def all_sessions(self, user: User) -> str:
+        if user.pk is None:
+            return "-"
+        url = reverse("admin:tokens_session_changelist") + "?" + urlencode({"user__id__exact": user.pk})
+        now = clock.now()
+        live = Session.objects.filter(
+            user=user, revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
+        ).count()
+        return format_html('<a href="{}">All sessions of {}</a> ({} live)', url, user.get_username(), live)
 
     @admin.display(description="security log")
     def security_log(self, user: User) -> str:

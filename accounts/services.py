@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from django.contrib.auth import authenticate, get_user_model, user_logged_in, user_logged_out
+from django.contrib.auth import authenticate, get_user_model, user_logged_in, user_logged_out, user_login_failed
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import Case, IntegerField, Q, Value, When
 from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
 from rest_framework.exceptions import ValidationError
@@ -20,7 +22,6 @@ from tokens.services import (
     revocation_published_or_503,
     security_event_record,
     session_from_cookies,
-    session_rotate_current,
     session_start,
     sessions_live_ids,
     sessions_revoke,
@@ -38,7 +39,13 @@ def user_login(*, username: str, password: str, request: HttpRequest) -> tuple[A
     user = authenticate(request, username=username, password=password)
     if user is None:
         raise AuthError("invalid_credentials")
-    issued = session_start(user=user, request=request)
+    try:
+        issued = session_start(user=user, request=request)
+    except AuthError:
+        # The password or the account changed while the password was being checked:
+        # a failed login like any other, in the log too.
+        user_login_failed.send(sender=__name__, credentials={"username": username}, request=request)
+        raise
     rotate_token(request)  # a new CSRF token for the new identity, as django.contrib.auth.login does
     user_logged_in.send(sender=user.__class__, request=request, user=user, session_id=issued.session_id)
     return user, issued
@@ -68,14 +75,38 @@ def user_logout_all(*, request: HttpRequest, user: AbstractBaseUser) -> int:
     return len(ended)
 
 
-def user_sessions_active(*, user: AbstractBaseUser) -> list[Session]:
-    """The user's live sessions (neither ended nor expired), most recently used first."""
+@dataclass(frozen=True)
+class SessionsPage:
+    sessions: list[Session]
+    # Where the next page starts: None for no next page, () for "the sessions
+    # after the current one, from the top", else (rotated_at, id) of the last row.
+    next_after: tuple | None
+
+
+def user_sessions_page(
+    *, user: AbstractBaseUser, current_session_id: str, limit: int, after: tuple | None = None
+) -> SessionsPage:
+    """One page of the user's live sessions (neither ended nor expired): the current
+    one first, then the most recently used. One query, keyset-paginated on
+    (rotated_at, id), so a page costs the same however many sessions exist."""
     now = clock.now()
-    return list(
-        Session.objects.filter(
-            user=user, revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
-        ).order_by("-rotated_at", "-created_at")
+    live = Session.objects.filter(
+        user=user, revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
     )
+    if after is None:
+        first = Case(When(pk=current_session_id, then=Value(0)), default=Value(1), output_field=IntegerField())
+        rows = list(live.annotate(other=first).order_by("other", "-rotated_at", "-pk")[: limit + 1])
+    else:
+        rest = live.exclude(pk=current_session_id)
+        if after:
+            rotated_at, pk = after
+            rest = rest.filter(Q(rotated_at__lt=rotated_at) | Q(rotated_at=rotated_at, pk__lt=pk))
+        rows = list(rest.order_by("-rotated_at", "-pk")[: limit + 1])
+    if len(rows) <= limit:
+        return SessionsPage(sessions=rows, next_after=None)
+    rows = rows[:limit]
+    others = [row for row in rows if str(row.pk) != current_session_id]
+    return SessionsPage(sessions=rows, next_after=(others[-1].rotated_at, others[-1].pk) if others else ())
 
 
 def user_session_end(*, user: AbstractBaseUser, session_id: str, current_session_id: str, request: HttpRequest) -> bool:
@@ -98,8 +129,12 @@ def user_session_end(*, user: AbstractBaseUser, session_id: str, current_session
 def user_password_change(
     *, user: AbstractBaseUser, old_password: str, new_password: str, session_id: str, request: HttpRequest
 ) -> IssuedSession:
-    """Change the password, end every other session, and move this one to a new
-    generation so that the device making the change stays logged in."""
+    """Change the password and end every session of the user, this one included,
+    then open a new session for the device that made the change.
+
+    Whoever holds a copy of this device's cookies (the reason for changing a
+    password, often) is out with everyone else: no token of the old session works
+    afterwards, and the new session's tokens exist only in this response."""
     throttle_password_change(request=request, session_id=session_id, username=user.get_username())
     # A fresh row: request.user may be a cached snapshot without the password hash.
     user = get_user_model()._default_manager.get(pk=user.pk)
@@ -109,17 +144,19 @@ def user_password_change(
         validate_password(new_password, user=user)
     except DjangoValidationError as exc:
         raise ValidationError({"new_password": list(exc.messages)}) from None
-    ended = sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, user=user, keep_session_id=session_id)
+    ended = sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, user=user)
     user.set_password(new_password)
-    user._duotoken_keep_session_id = session_id  # see tokens.signals: this device stays
+    # tokens.signals ends, on this save, any session opened in the meantime with the
+    # old password; session_start below binds the new one to the new hash.
     user.save(update_fields=["password"])
-    issued = session_rotate_current(session_id=session_id, request=request)
+    issued = session_start(user=user, request=request)
+    rotate_token(request)  # a new session, a new CSRF token, as at login
     security_event_record(
         kind=SecurityEvent.Kind.PASSWORD_CHANGED,
         request=request,
         user=user,
-        session_id=session_id,
-        data={"sessions_ended": len(ended)},
+        session_id=issued.session_id,
+        data={"sessions_ended": len(ended), "previous_session": session_id},
     )
     return issued
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import uuid
+from datetime import datetime
+
 from rest_framework import serializers
 
 from tokens.clientinfo import device_label
@@ -25,6 +31,39 @@ class SessionSerializer(serializers.Serializer):
 
     def get_current(self, session) -> bool:
         return str(session.pk) == self.context["current_session_id"]
+
+
+MAX_PAGE = 100
+
+
+def cursor_encode(after: tuple) -> str:
+    """An opaque page position: clients pass it back as they got it."""
+    data = [after[0].isoformat(), str(after[1])] if after else []
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def cursor_decode(text: str) -> tuple:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        if data == []:
+            return ()
+        rotated_at, pk = data
+        after = (datetime.fromisoformat(rotated_at), uuid.UUID(pk))
+    except (binascii.Error, ValueError, TypeError, AttributeError, UnicodeDecodeError):
+        raise serializers.ValidationError("Invalid cursor.") from None
+    if after[0].tzinfo is None:
+        raise serializers.ValidationError("Invalid cursor.")
+    return after
+
+
+class SessionListQuerySerializer(serializers.Serializer):
+    """Query parameters of the sessions list."""
+
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=50)
+    cursor = serializers.CharField(required=False, max_length=200)
+
+    def validate_cursor(self, value: str) -> tuple:
+        return cursor_decode(value)
 
 
 class PasswordChangeSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import urlencode
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import NotFound
@@ -17,18 +18,46 @@ from tokens.cookies import clear_auth_cookies, set_auth_cookies
 from tokens.views import ERROR_RESPONSE
 
 from .serializers import RefreshResponseSerializer
-from .services import SessionNotFound, user_password_change, user_session_end, user_sessions_active
-from .sessions_serializers import PasswordChangeSerializer, SessionSerializer
+from .services import SessionNotFound, user_password_change, user_session_end, user_sessions_page
+from .sessions_serializers import (
+    PasswordChangeSerializer,
+    SessionListQuerySerializer,
+    SessionSerializer,
+    cursor_encode,
+)
 
 
 class SessionListView(APIView):
     permission_classes = (IsAuthenticated,)
 
-    @extend_schema(responses={200: SessionSerializer(many=True), 401: ERROR_RESPONSE})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("limit", OpenApiTypes.INT, OpenApiParameter.QUERY, description="1 to 100, default 50"),
+            OpenApiParameter("cursor", OpenApiTypes.STR, OpenApiParameter.QUERY, description="from the Link header"),
+            OpenApiParameter(
+                "Link",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                response=[200],
+                description='`<URL of the next page>; rel="next"`, when there is one',
+            ),
+        ],
+        responses={200: SessionSerializer(many=True), 400: ERROR_RESPONSE, 401: ERROR_RESPONSE},
+    )
     def get(self, request: Request) -> Response:
-        current = request.auth["sid"]
-        sessions = sorted(user_sessions_active(user=request.user), key=lambda s: str(s.pk) != current)
-        response = Response(SessionSerializer(sessions, many=True, context={"current_session_id": current}).data)
+        query = SessionListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        current, limit = request.auth["sid"], query.validated_data["limit"]
+        page = user_sessions_page(
+            user=request.user, current_session_id=current, limit=limit, after=query.validated_data.get("cursor")
+        )
+        context = {"current_session_id": current}
+        response = Response(SessionSerializer(page.sessions, many=True, context=context).data)
+        if page.next_after is not None:
+            # The body stays a plain list (what clients read); the next page is in
+            # a Link header (RFC 8288).
+            params = urlencode({"limit": limit, "cursor": cursor_encode(page.next_after)})
+            response["Link"] = f'<{request.build_absolute_uri(request.path)}?{params}>; rel="next"'
         add_never_cache_headers(response)
         return response
 

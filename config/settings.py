@@ -211,6 +211,7 @@ DUOTOKEN = {
     "REDIS_ALIAS": "auth",
     "REDIS_KEY_PREFIX": env.str("AUTH_REDIS_PREFIX", default="duotoken"),
     "SESSION_CACHE_SECONDS": env.int("AUTH_SESSION_CACHE_SECONDS", default=60),
+    "MAX_SESSIONS_PER_USER": env.int("AUTH_MAX_SESSIONS_PER_USER", default=50),
     "DEMO_PAGE": env.bool("AUTH_DEMO_PAGE", default=DEBUG),
 }
 

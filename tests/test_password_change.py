@@ -23,8 +23,18 @@ def change(client, old=PASSWORD, new=NEW_PASSWORD, **extra):
     return client.send("post", URL, {"old_password": old, "new_password": new}, **extra)
 
 
-def test_password_change_ends_other_sessions_and_keeps_this_one_with_fresh_cookies(devices, make_spa):
+def copy_of(client, make_spa):
+    """Another client holding copies of `client`'s cookies, as a thief would."""
+    thief = make_spa()
+    thief.cookies.load({"csrftoken": client.ensure_csrf()})
+    thief.set_cookie("access", client.cookie("access"))
+    thief.set_cookie("refresh", client.cookie("refresh"))
+    return thief
+
+
+def test_password_change_ends_every_session_and_continues_this_device_on_a_new_one(devices, make_spa):
     this, *others = devices
+    old_id = Session.objects.order_by("created_at").first().pk
     old_access, old_refresh = this.cookie("access"), this.cookie("refresh")
 
     response = change(this)
@@ -32,9 +42,11 @@ def test_password_change_ends_other_sessions_and_keeps_this_one_with_fresh_cooki
     assert response.status_code == 200, response.content
     assert set(response.json()) == {"session"}
     assert "no-store" in response["Cache-Control"]
+    new_id = response.json()["session"]["id"]
+    assert new_id != str(old_id)
     new_access, new_refresh = this.cookie("access"), this.cookie("refresh")
     assert new_access and new_refresh
-    assert (new_access, new_refresh) != (old_access, old_refresh)
+    assert new_access != old_access and new_refresh != old_refresh
     assert this.me().status_code == 200
     assert this.refresh().status_code == 200
     assert this.me().status_code == 200
@@ -43,20 +55,35 @@ def test_password_change_ends_other_sessions_and_keeps_this_one_with_fresh_cooki
         assert refused.status_code == 401
         assert refused.json()["code"] == "session_revoked"
         assert other.refresh().status_code == 401
-    this_id = response.json()["session"]["id"]
-    assert Session.objects.get(pk=this_id).revoked_at is None
-    assert {s.revoke_reason for s in Session.objects.exclude(pk=this_id)} == {RevokeReason.PASSWORD_CHANGE}
+    new = Session.objects.get(pk=new_id)
+    assert (new.revoked_at, new.generation) == (None, 2)
+    assert {s.revoke_reason for s in Session.objects.exclude(pk=new_id)} == {RevokeReason.PASSWORD_CHANGE}
+    assert Session.objects.exclude(pk=new_id).count() == 3
     event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.PASSWORD_CHANGED)
-    assert (event.user.username, str(event.session_id), event.data) == ("alice", this_id, {"sessions_ended": 2})
+    assert (event.user.username, str(event.session_id), event.data) == (
+        "alice",
+        new_id,
+        {"sessions_ended": 3, "previous_session": str(old_id)},
+    )
 
 
-def test_password_change_moves_current_session_to_next_generation(devices):
+def test_password_change_refuses_every_token_of_the_old_session_held_by_a_thief(devices, make_spa):
     this = devices[0]
+    stolen_now = copy_of(this, make_spa)  # copies of the cookies in use at the change
+    assert this.refresh().status_code == 200
+    stolen_after_refresh = copy_of(this, make_spa)
 
-    response = change(this)
+    assert change(this).status_code == 200
 
-    session = Session.objects.get(pk=response.json()["session"]["id"])
-    assert session.generation == 2
+    for thief in (stolen_now, stolen_after_refresh):
+        refused = thief.me()
+        assert refused.status_code == 401
+        assert refused.json() == {"detail": "This session has ended; log in again.", "code": "session_revoked"}
+        refused = thief.refresh()
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "session_revoked"
+    assert this.me().status_code == 200
+    assert this.refresh().status_code == 200
 
 
 def test_password_change_then_only_new_password_logs_in(devices, make_spa):

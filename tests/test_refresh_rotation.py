@@ -38,13 +38,16 @@ def test_refresh_blacklists_the_old_token_in_the_database_before_answering(logge
     assert Session.objects.get().generation == 2
 
 
-def test_refresh_happy_path_is_one_database_statement(logged_in):
+def test_refresh_happy_path_is_one_user_read_and_one_update(logged_in):
     with CaptureQueriesContext(connection) as queries:
         response = logged_in.refresh()
 
     assert response.status_code == 200
     statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    assert len(statements) == 1 and statements[0].startswith("UPDATE")
+    # The user's activity and password fingerprint (an index lookup), then the
+    # compare-and-set that also matches the fingerprint.
+    assert [sql.split()[0] for sql in statements] == ["SELECT", "UPDATE"]
+    assert '"accounts_user"' in statements[0] and '"credential"' in statements[1]
 
 
 def test_refresh_without_cookie_is_refresh_token_missing(spa, alice):

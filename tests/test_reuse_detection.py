@@ -22,8 +22,8 @@ def test_reuse_after_the_window_revokes_the_family_and_logs_both_parties(at_noon
     assert event.data == {
         "presented_generation": 1,
         "current_generation": 2,
-        "legitimate": {"ip": "198.51.100.1", "user_agent": "Owner/1.0"},
-        "reuser": {"ip": "203.0.113.66", "user_agent": "Thief/6.6"},
+        "first_rotation": {"ip": "198.51.100.1", "user_agent": "Owner/1.0"},
+        "replay": {"ip": "203.0.113.66", "user_agent": "Thief/6.6"},
     }
     assert event.ip == "203.0.113.66" and event.session_id == Session.objects.get().pk
 

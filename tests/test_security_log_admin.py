@@ -73,8 +73,8 @@ def test_security_log_admin_reuse_event_shows_both_requests(admin_client, histor
 
     html = admin_client.get(f"{CHANGELIST}{event.pk}/change/").content.decode()
 
-    assert event.data["legitimate"] == {"ip": "10.0.0.1", "user_agent": LAPTOP}
-    assert event.data["reuser"] == {"ip": "203.0.113.9", "user_agent": THIEF}
+    assert event.data["first_rotation"] == {"ip": "10.0.0.1", "user_agent": LAPTOP}
+    assert event.data["replay"] == {"ip": "203.0.113.9", "user_agent": THIEF}
     for text in ("10.0.0.1", LAPTOP, "203.0.113.9", THIEF):
         assert text in html
 

@@ -192,8 +192,9 @@ class SecurityEventAdmin(ReadOnlyAdmin):
             admin_name = (data.get("admin") or {}).get("username", "?")
             return f"by {admin_name}: {len(data.get('sessions', []))} session(s)"
         if event.kind == SecurityEvent.Kind.REFRESH_REUSE:
-            legit, reuser = data.get("legitimate") or {}, data.get("reuser") or {}
-            return f"legitimate {legit.get('ip')}, reused from {reuser.get('ip')}"
+            # Neutral on purpose: whoever rotated first may have been the thief.
+            first, replay = data.get("first_rotation") or {}, data.get("replay") or {}
+            return f"rotated first from {first.get('ip')}, replayed from {replay.get('ip')}"
         return ", ".join(f"{key}={value}" for key, value in data.items() if not isinstance(value, dict | list))
 
     @admin.display(description="data")

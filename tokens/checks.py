@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import MAX_GRACE, auth_settings
+from .conf import MAX_GRACE, MAX_SESSIONS_CAP, auth_settings
 
 
 @register(Tags.security)
@@ -37,6 +37,12 @@ def check_duotoken_settings(app_configs=None, **kwargs):
         )
     if ours.get("COOKIE_DOMAIN") and (ours.get("ACCESS_COOKIE_NAME") or "").startswith("__Host-"):
         errors.append(Error("A __Host- cookie cannot carry a Domain; unset AUTH_COOKIE_DOMAIN.", id="duotoken.E007"))
+    cap = ours.get("MAX_SESSIONS_PER_USER", 50)
+    if not isinstance(cap, int) or not 1 <= cap <= MAX_SESSIONS_CAP:
+        # Unbounded sessions make every per-user listing unbounded too.
+        errors.append(
+            Error(f"AUTH_MAX_SESSIONS_PER_USER must be between 1 and {MAX_SESSIONS_CAP}.", id="duotoken.E020")
+        )
     try:
         auth_settings()
     except ImproperlyConfigured as exc:  # a bad rate string

@@ -17,6 +17,7 @@ from django.dispatch import receiver
 from rest_framework_simplejwt.backends import TokenBackend
 
 MAX_GRACE = timedelta(seconds=60)
+MAX_SESSIONS_CAP = 1000
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
 
 
@@ -66,6 +67,8 @@ class AuthSettings:
     token_type_claim: str
     jti_claim: str
     signing_key: str
+    # Live sessions one user may hold; login ends the oldest beyond it.
+    max_sessions_per_user: int = 50
     # Tokens larger than this are refused before any parsing (browsers cap cookies at 4 KB).
     max_token_bytes: int = 4096
     throttle_introspection: Rate = Rate(limit=6000, seconds=60)
@@ -106,6 +109,7 @@ def auth_settings() -> AuthSettings:
         jti_claim=jwt.get("JTI_CLAIM", "jti"),
         signing_key=jwt["SIGNING_KEY"],
         throttle_introspection=Rate.parse(ours.get("THROTTLE_INTROSPECTION", "6000/min")),
+        max_sessions_per_user=int(ours.get("MAX_SESSIONS_PER_USER", 50)),
     )
 
 

@@ -1,3 +1,4 @@
+import hashlib
 import uuid
 
 from django.conf import settings
@@ -11,6 +12,15 @@ class RevokeReason(models.TextChoices):
     PASSWORD_CHANGE = "password_change", "Password change"
     REUSE = "reuse", "Refresh token reuse detected"
     USER_DEACTIVATED = "user_deactivated", "User deactivated"
+    SESSION_LIMIT = "session_limit", "Too many sessions: the oldest was ended"
+
+
+def credential_fingerprint(password_hash: str) -> str:
+    """What a session remembers of the credential it was opened with: a digest of
+    the user's stored password hash, so that any change of that hash, by any path,
+    is visible. Not keyed on SECRET_KEY, so rotating that key logs nobody out; the
+    hash it digests is itself salted and stretched."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
 
 
 class Session(models.Model):
@@ -34,6 +44,9 @@ class Session(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     last_ip = models.GenericIPAddressField(null=True, blank=True, help_text="Where the last refresh came from.")
     last_user_agent = models.CharField(max_length=512, blank=True)
+    credential = models.CharField(
+        max_length=32, blank=True, help_text="Fingerprint of the password hash at login (see credential_fingerprint)."
+    )
 
     class Meta:
         indexes = [
@@ -67,6 +80,7 @@ class SecurityEvent(models.Model):
         SESSION_REVOKED = "session_revoked", "Session ended by its user"
         PASSWORD_CHANGED = "password_changed", "Password changed"
         USER_DEACTIVATED = "user_deactivated", "User deactivated"
+        SESSION_LIMIT = "session_limit", "Oldest sessions ended at the session limit"
         THROTTLED = "throttled", "Throttling triggered"
         AUTH_COOKIE_CONFLICT = "auth_cookie_conflict", "Auth cookie sent twice (cookie tossing)"
         INTROSPECTION = "introspection", "Token introspected by a service"

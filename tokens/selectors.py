@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import lru_cache
+from typing import NoReturn
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -17,7 +18,7 @@ from django.db import router
 from . import clock, store
 from .conf import auth_settings
 from .errors import AuthError
-from .models import Session
+from .models import RevokeReason, Session, credential_fingerprint
 
 # Fields cached in Redis; the rest of the user loads lazily (as deferred fields) if
 # a view touches them, so request.user is a real model instance either way.
@@ -67,14 +68,26 @@ def session_user(*, session_id: str, user_id: str) -> AbstractBaseUser:
         raise AuthError("access_token_invalid")
     if snapshot is None:
         user = get_user_model()._default_manager.filter(pk=user_id).first()
-        if user is None or not user.is_active:
+        if user is None:
             raise AuthError("session_revoked")
+        if not user.is_active:
+            _end_sessions_of_inactive_user(user.pk)
         store.remember_user(user_id, user_snapshot(user), ttl=auth_settings().session_cache_seconds)
         return user
     user = user_from_snapshot(snapshot)
     if not user.is_active:
-        raise AuthError("session_revoked")
+        _end_sessions_of_inactive_user(user.pk)
     return user
+
+
+def _end_sessions_of_inactive_user(user_id) -> NoReturn:
+    """A session found belonging to an inactive user ends for good, so that
+    reactivating the user resurrects nothing, however `is_active` was changed
+    (QuerySet.update() sends no signal)."""
+    from .services import sessions_revoke
+
+    sessions_revoke(reason=RevokeReason.USER_DEACTIVATED, user=user_id)
+    raise AuthError("session_revoked")
 
 
 def _session_user_from_db(*, session_id: str, user_id: str, cache: bool) -> AbstractBaseUser:
@@ -87,6 +100,12 @@ def _session_user_from_db(*, session_id: str, user_id: str, cache: bool) -> Abst
         raise AuthError("session_expired")
     user = session.user
     if not user.is_active:
+        _end_sessions_of_inactive_user(user.pk)
+    if session.credential != credential_fingerprint(user.password):
+        # The password hash changed by a path that ended nothing (QuerySet.update()).
+        from .services import sessions_revoke
+
+        sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, session_ids=[session_id])
         raise AuthError("session_revoked")
     if cache:
         ttl = cache_ttl_for(session.absolute_expires_at)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, router, transaction
 from django.db.models import Q
@@ -27,7 +28,7 @@ from .clientinfo import client_ip, user_agent
 from .conf import auth_settings
 from .errors import AuthError
 from .events import security_event_record
-from .models import RevokeReason, SecurityEvent, Session
+from .models import RevokeReason, SecurityEvent, Session, credential_fingerprint
 from .selectors import cache_ttl_for, revoked_ttl, user_snapshot
 from .throttles import throttle_refresh
 from .tokens import ACCESS, REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair
@@ -58,27 +59,70 @@ def _issue(
 
 
 def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSession:
-    """Open a new session (token family) for a user who has just proved who they are."""
+    """Open a new session (token family) for a user who has just proved who they are.
+
+    `user` must be the instance that proved it (as `authenticate()` returned it): its
+    password hash is the credential the session is bound to. The user row is locked
+    and read again first, and a password or activity change committed since then
+    refuses the login (`invalid_credentials`), so that no session outlives a change
+    that committed before it: a change that commits later waits for our row lock,
+    and its revocation then finds this session.
+    """
     conf = auth_settings()
-    now = clock.now()
-    issued = clock.next_whole_second(now)
-    absolute = issued + conf.max_lifetime
-    ip, agent = client_ip(request), user_agent(request)
-    session = Session.objects.create(
-        user=user,
-        created_at=now,
-        rotated_at=issued,
-        idle_expires_at=min(issued + conf.refresh_lifetime, absolute),
-        absolute_expires_at=absolute,
-        ip=ip,
-        user_agent=agent,
-        last_ip=ip,
-        last_user_agent=agent,
-    )
-    sid, uid = str(session.pk), str(user.pk)
+    User = type(user)
+    with transaction.atomic():
+        # SELECT ... FOR UPDATE on PostgreSQL; on SQLite the IMMEDIATE transaction
+        # mode (config/settings.py) already serialises writers.
+        current = User._default_manager.select_for_update().filter(pk=user.pk).values_list("password", "is_active")
+        row = current.first()
+        if row is None or row != (user.password, True):
+            raise AuthError("invalid_credentials")
+        now = clock.now()
+        issued = clock.next_whole_second(now)
+        absolute = issued + conf.max_lifetime
+        over_limit = _sessions_over_limit(user_id=user.pk, now=now, keep=conf.max_sessions_per_user - 1)
+        ip, agent = client_ip(request), user_agent(request)
+        session = Session.objects.create(
+            user=user,
+            created_at=now,
+            rotated_at=issued,
+            idle_expires_at=min(issued + conf.refresh_lifetime, absolute),
+            absolute_expires_at=absolute,
+            ip=ip,
+            user_agent=agent,
+            last_ip=ip,
+            last_user_agent=agent,
+            credential=credential_fingerprint(user.password),
+        )
+        sid, uid = str(session.pk), str(user.pk)
+        if over_limit:
+            Session.objects.filter(pk__in=over_limit, revoked_at__isnull=True).update(
+                revoked_at=now, revoke_reason=RevokeReason.SESSION_LIMIT
+            )
+            security_event_record(
+                kind=SecurityEvent.Kind.SESSION_LIMIT,
+                request=request,
+                user_id=user.pk,
+                session_id=sid,
+                data={"limit": conf.max_sessions_per_user, "sessions": over_limit},
+            )
+    if over_limit:
+        # After the commit: Redis must never say "ended" for a session the database
+        # still has alive. A failed publish leaves Redis vouching for them until its
+        # entries expire (AUTH_SESSION_CACHE_SECONDS); the login itself goes ahead.
+        store.mark_revoked(dict.fromkeys(over_limit, RevokeReason.SESSION_LIMIT), ttl=revoked_ttl())
+        logger.info("user %s reached the session limit: %d session(s) ended", uid, len(over_limit))
     ttl = cache_ttl_for(absolute)
     store.remember_session(sid, uid, session_ttl=ttl, user_snapshot=user_snapshot(user), user_ttl=ttl)
     return _issue(sid, uid, 1, issued, absolute, now)
+
+
+def _sessions_over_limit(*, user_id, now: datetime, keep: int) -> list[str]:
+    """Ids of the user's live sessions beyond the `keep` most recently created."""
+    live = Session.objects.filter(
+        user_id=user_id, revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
+    ).order_by("-created_at", "-pk")
+    return sorted(str(pk) for pk in live.values_list("pk", flat=True)[keep:])
 
 
 def _refresh_claims(raw_refresh: str | None) -> dict:
@@ -98,19 +142,19 @@ _CAS_FIELDS = ("generation", "rotated_at", "idle_expires_at", "last_ip", "last_u
 
 
 @lru_cache(maxsize=8)
-def _advance_sql(alias: str, with_user: bool) -> str:
+def _advance_sql(alias: str) -> str:
     # Written out once per database: this statement is the refresh hot path, and
     # building it through the ORM cost more CPU than running it.
     qn = connections[alias].ops.quote_name
     col = {f.name: qn(f.column) for f in Session._meta.concrete_fields}
     sets = ", ".join(f"{col[name]} = %s" for name in _CAS_FIELDS)
-    user = f" AND {col['user']} = %s" if with_user else ""
     # Only quoted names from the model's own metadata are interpolated; every value
     # is a parameter.
     return (
         f"UPDATE {qn(Session._meta.db_table)} SET {sets} WHERE {col['id']} = %s AND {col['generation']} = %s"  # noqa: S608
         f" AND {col['revoked_at']} IS NULL AND {col['idle_expires_at']} > %s"
-        f" AND {col['absolute_expires_at']} > %s AND {col['absolute_expires_at']} = %s{user}"
+        f" AND {col['absolute_expires_at']} > %s AND {col['absolute_expires_at']} = %s"
+        f" AND {col['user']} = %s AND {col['credential']} = %s"
     )
 
 
@@ -122,10 +166,12 @@ def _advance(
     issued: datetime,
     absolute: datetime,
     request: HttpRequest,
-    user_id: str = "",
+    user_id: str,
+    credential: str,
 ) -> bool:
-    """The compare-and-set: move a live, unexpired session from `generation` to the
-    next, or change nothing. One UPDATE; the database serialises the racers.
+    """The compare-and-set: move a live, unexpired session of this user, opened with
+    this credential, from `generation` to the next, or change nothing. One UPDATE;
+    the database serialises the racers.
 
     Matching `absolute` too lets the new idle expiry be computed here."""
     alias = router.db_for_write(Session)
@@ -143,12 +189,28 @@ def _advance(
         prep("idle_expires_at", now),
         prep("absolute_expires_at", now),
         prep("absolute_expires_at", absolute),
+        int(user_id) if user_id.isdigit() else user_id,
+        credential,
     ]
-    if user_id:
-        params.append(int(user_id) if user_id.isdigit() else user_id)
     with connection.cursor() as cursor:
-        cursor.execute(_advance_sql(alias, bool(user_id)), params)
+        cursor.execute(_advance_sql(alias), params)
         return cursor.rowcount == 1
+
+
+def _user_credential(user_id: str) -> str:
+    """The credential fingerprint a session of this user must carry to be rotated.
+
+    An inactive or deleted user has none: their sessions are ended here for good,
+    whichever way `is_active` was changed (QuerySet.update() sends no signal)."""
+    User = get_user_model()
+    row = User._default_manager.filter(pk=user_id).values_list("password", "is_active").first()
+    if row is None:
+        raise AuthError("refresh_token_invalid")  # the user is gone, and so are their sessions
+    password, is_active = row
+    if not is_active:
+        sessions_revoke(reason=RevokeReason.USER_DEACTIVATED, user=user_id)
+        raise AuthError("session_revoked")
+    return credential_fingerprint(password)
 
 
 def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSession:
@@ -158,23 +220,40 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
     sid, uid, gen = claims["sid"], claims[conf.user_id_claim], claims["gen"]
     throttle_refresh(request=request, session_id=sid)
 
+    # One indexed read: rotation refuses a session whose user is inactive or whose
+    # password hash changed since login, even if no signal ever told us.
+    credential = _user_credential(uid)
     now = clock.now()
     issued = clock.next_whole_second(now)
     # The claims were signed from the row, so `sx` is its absolute expiry.
     absolute = datetime.fromtimestamp(claims["sx"], tz=UTC)
     if _advance(
-        session_id=sid, generation=gen, now=now, issued=issued, absolute=absolute, request=request, user_id=uid
+        session_id=sid,
+        generation=gen,
+        now=now,
+        issued=issued,
+        absolute=absolute,
+        request=request,
+        user_id=uid,
+        credential=credential,
     ):
         return _issue(sid, uid, gen + 1, issued, absolute, now)
-    return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request)
+    return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request, credential=credential)
 
 
-def _after_lost_rotation(*, sid: str, uid: str, gen: int, now: datetime, request: HttpRequest) -> IssuedSession:
+def _after_lost_rotation(
+    *, sid: str, uid: str, gen: int, now: datetime, request: HttpRequest, credential: str
+) -> IssuedSession:
     """The compare-and-set matched nothing: find out why, from the committed row."""
     session = Session.objects.filter(pk=sid).first()
     if session is None or str(session.user_id) != uid or session.generation < gen:
         raise AuthError("refresh_token_invalid")
     if session.is_revoked:
+        raise AuthError("session_revoked")
+    if session.credential != credential:
+        # The password hash changed after this session was opened, by a path that
+        # did not end it (QuerySet.update(), raw SQL): end it now, for good.
+        sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, session_ids=[sid])
         raise AuthError("session_revoked")
     if now >= session.absolute_expires_at:
         raise AuthError("session_expired")
@@ -203,8 +282,10 @@ def _revoke_for_reuse(*, session: Session, gen: int, request: HttpRequest) -> No
                 data={
                     "presented_generation": gen,
                     "current_generation": session.generation,
-                    "legitimate": {"ip": session.last_ip, "user_agent": session.last_user_agent},
-                    "reuser": {"ip": client_ip(request), "user_agent": user_agent(request)},
+                    # Which of the two is the thief is unknown: whoever rotated first
+                    # may have been the thief, and the replay the owner's old tab.
+                    "first_rotation": {"ip": session.last_ip, "user_agent": session.last_user_agent},
+                    "replay": {"ip": client_ip(request), "user_agent": user_agent(request)},
                 },
             )
     store.mark_revoked({str(session.pk): RevokeReason.REUSE}, ttl=revoked_ttl())
@@ -227,10 +308,11 @@ def sessions_revoke(
     *,
     reason: str,
     session_ids: Iterable[str] | None = None,
-    user: AbstractBaseUser | None = None,
-    keep_session_id: str | None = None,
+    user: AbstractBaseUser | int | str | None = None,
+    except_credential: str | None = None,
 ) -> Revoked:
-    """End live sessions, by id and/or all of a user's; returns the ids ended.
+    """End live sessions, by id and/or all of a user's (optionally only those not
+    opened with the credential `except_credential`); returns the ids ended.
 
     The database is written first (it is the record), then Redis, so that a Redis
     restart can never bring an ended session back.
@@ -240,8 +322,9 @@ def sessions_revoke(
         scope = scope.filter(pk__in=list(session_ids))
     if user is not None:
         scope = scope.filter(user=user)
-    if keep_session_id is not None:
-        scope = scope.exclude(pk=keep_session_id)
+    if except_credential is not None:
+        # Only the sessions opened with another credential than this one.
+        scope = scope.exclude(credential=except_credential)
     now = clock.now()
     with transaction.atomic():
         ended = Revoked(
@@ -277,28 +360,6 @@ def session_from_cookies(*, raw_access: str | None, raw_refresh: str | None) -> 
             continue
         return claims["sid"], claims[user_id_claim]
     return None
-
-
-def session_rotate_current(*, session_id: str, request: HttpRequest) -> IssuedSession:
-    """Move a live session to its next generation without a refresh token, for a
-    request that has already proved it holds the session (e.g. a password change).
-
-    The same compare-and-set as `session_rotate`, with the generation read from the
-    row; a concurrent refresh that wins the race is simply retried against.
-    """
-    for _ in range(3):
-        now = clock.now()
-        issued = clock.next_whole_second(now)
-        session = Session.objects.filter(pk=session_id).first()
-        if session is None or session.is_revoked:
-            raise AuthError("session_revoked")
-        if now >= session.expires_at:
-            raise AuthError("session_expired")
-        gen = session.generation
-        absolute = session.absolute_expires_at
-        if _advance(session_id=session_id, generation=gen, now=now, issued=issued, absolute=absolute, request=request):
-            return _issue(str(session.pk), str(session.user_id), gen + 1, issued, session.absolute_expires_at, now)
-    raise AuthError("service_unavailable", retry_after=1)
 
 
 def sessions_revoke_by_admin(

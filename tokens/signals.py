@@ -1,13 +1,17 @@
 """Keep Redis honest when users change: a cached user snapshot is dropped on every
-save; deactivating or deleting a user, or changing their password, ends their
-sessions at once."""
+save; deactivating or deleting a user, or any change of their stored password hash,
+ends their sessions at once."""
 
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from . import store
-from .models import RevokeReason, Session
+from .models import RevokeReason, Session, credential_fingerprint
+
+# Set on a user instance by a password-hash upgrade at login (accounts.models.User
+# .check_password): the previous hash, whose sessions carry over to the new one.
+REHASHED_FROM = "_duotoken_rehashed_from"
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
@@ -20,12 +24,21 @@ def _user_saved(sender, instance, created, update_fields=None, **kwargs):
 
     if not instance.is_active:
         sessions_revoke(reason=RevokeReason.USER_DEACTIVATED, user=instance)
-    elif getattr(instance, "_password", None) is not None:
-        # set_password() then save(), wherever it happens (the admin's password
-        # form, a shell, our API): every session ends, except the one our own
-        # password-change endpoint keeps and rotates (it marks the instance).
-        keep = getattr(instance, "_duotoken_keep_session_id", None)
-        sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, user=instance, keep_session_id=keep)
+        return
+    if update_fields is not None and "password" not in update_fields:
+        return
+    # Whatever changed the hash (set_password, set_unusable_password, the admin's
+    # "disable password-based authentication", assigning user.password), every
+    # session opened with another hash ends. Comparing fingerprints rather than
+    # trusting `_password` catches all of them, and costs one indexed query.
+    current = credential_fingerprint(instance.password)
+    previous = instance.__dict__.pop(REHASHED_FROM, None)
+    if previous is not None:
+        # The same password stored with a stronger hasher is no credential change.
+        Session.objects.filter(
+            user=instance, revoked_at__isnull=True, credential=credential_fingerprint(previous)
+        ).update(credential=current)
+    sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, user=instance, except_credential=current)
 
 
 @receiver(post_delete, sender=Session)
