@@ -14,7 +14,6 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from rest_framework_simplejwt.backends import TokenBackend
 
 MAX_GRACE = timedelta(seconds=60)
 _PERIODS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "hour": 3600, "d": 86400, "day": 86400}
@@ -64,6 +63,9 @@ class AuthSettings:
     token_type_claim: str
     jti_claim: str
     signing_key: str
+    issuer: str
+    audience: str
+    jwks_max_age: int
     # Tokens larger than this are refused before any parsing (browsers cap cookies at 4 KB).
     max_token_bytes: int = 4096
 
@@ -100,21 +102,9 @@ def auth_settings() -> AuthSettings:
         token_type_claim=jwt.get("TOKEN_TYPE_CLAIM", "token_type"),
         jti_claim=jwt.get("JTI_CLAIM", "jti"),
         signing_key=jwt["SIGNING_KEY"],
-    )
-
-
-@lru_cache(maxsize=1)
-def token_backend() -> TokenBackend:
-    """Simple JWT's signing backend, built from SIMPLE_JWT at first use."""
-    jwt = settings.SIMPLE_JWT
-    return TokenBackend(
-        jwt.get("ALGORITHM", "HS256"),
-        jwt["SIGNING_KEY"],
-        jwt.get("VERIFYING_KEY", ""),
-        jwt.get("AUDIENCE"),
-        jwt.get("ISSUER"),
-        None,  # no JWK URL: keys never come from a token's own headers (jku/x5u/kid)
-        jwt.get("LEEWAY", 0),
+        issuer=jwt.get("ISSUER") or "",
+        audience=jwt.get("AUDIENCE") or "",
+        jwks_max_age=int(ours.get("JWKS_MAX_AGE", 300)),
     )
 
 
@@ -122,4 +112,3 @@ def token_backend() -> TokenBackend:
 def _clear(*, setting: str, **kwargs: object) -> None:
     if setting in {"SIMPLE_JWT", "DUOTOKEN"}:
         auth_settings.cache_clear()
-        token_backend.cache_clear()

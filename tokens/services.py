@@ -22,11 +22,11 @@ from django.db import connections, router, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 
-from . import clock, store
+from . import clock, keys, store
 from .clientinfo import client_ip, user_agent
 from .conf import auth_settings
 from .errors import AuthError
-from .models import RevokeReason, SecurityEvent, Session
+from .models import RevokeReason, SecurityEvent, Session, SigningKey
 from .selectors import cache_ttl_for, revoked_ttl, user_snapshot
 from .tokens import ACCESS, REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair
 
@@ -64,7 +64,7 @@ def security_event_record(
 
 
 def _issue(
-    session_id: str, user_id: str, generation: int, issued_at: datetime, absolute: datetime, now: datetime
+    session_id: str, user_id: str, generation: int, issued_at: datetime, absolute: datetime, now: datetime, kid: str
 ) -> IssuedSession:
     pair = mint_pair(
         session_id=session_id,
@@ -73,6 +73,7 @@ def _issue(
         issued_at=issued_at,
         absolute_expires_at=absolute,
         now=now,
+        kid=kid,
     )
     return IssuedSession(session_id=session_id, user_id=user_id, pair=pair, absolute_expires_at=absolute)
 
@@ -84,6 +85,7 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
     issued = clock.next_whole_second(now)
     absolute = issued + conf.max_lifetime
     ip, agent = client_ip(request), user_agent(request)
+    kid = keys.active_kid()
     session = Session.objects.create(
         user=user,
         created_at=now,
@@ -94,11 +96,12 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
         user_agent=agent,
         last_ip=ip,
         last_user_agent=agent,
+        signing_kid=kid,
     )
     sid, uid = str(session.pk), str(user.pk)
     ttl = cache_ttl_for(absolute)
     store.remember_session(sid, uid, session_ttl=ttl, user_snapshot=user_snapshot(user), user_ttl=ttl)
-    return _issue(sid, uid, 1, issued, absolute, now)
+    return _issue(sid, uid, 1, issued, absolute, now, kid)
 
 
 def _refresh_claims(raw_refresh: str | None) -> dict:
@@ -125,12 +128,20 @@ def _advance_sql(alias: str, with_user: bool) -> str:
     col = {f.name: qn(f.column) for f in Session._meta.concrete_fields}
     sets = ", ".join(f"{col[name]} = %s" for name in _CAS_FIELDS)
     user = f" AND {col['user']} = %s" if with_user else ""
+    key = {f.name: qn(f.column) for f in SigningKey._meta.concrete_fields}
+    # The new generation is signed by the key active at this very statement, on
+    # whatever host: the row records it, and a grace replay re-mints with it.
+    kid = (
+        f"{col['signing_kid']} = COALESCE((SELECT {key['kid']} FROM {qn(SigningKey._meta.db_table)}"  # noqa: S608
+        f" WHERE {key['state']} = %s AND {key['algorithm']} = %s), %s)"
+    )
     # Only quoted names from the model's own metadata are interpolated; every value
     # is a parameter.
     return (
-        f"UPDATE {qn(Session._meta.db_table)} SET {sets} WHERE {col['id']} = %s AND {col['generation']} = %s"  # noqa: S608
+        f"UPDATE {qn(Session._meta.db_table)} SET {sets}, {kid} WHERE {col['id']} = %s AND {col['generation']} = %s"  # noqa: S608
         f" AND {col['revoked_at']} IS NULL AND {col['idle_expires_at']} > %s"
         f" AND {col['absolute_expires_at']} > %s AND {col['absolute_expires_at']} = %s{user}"
+        f" RETURNING {col['signing_kid']}"
     )
 
 
@@ -143,9 +154,10 @@ def _advance(
     absolute: datetime,
     request: HttpRequest,
     user_id: str = "",
-) -> bool:
+) -> str | None:
     """The compare-and-set: move a live, unexpired session from `generation` to the
     next, or change nothing. One UPDATE; the database serialises the racers.
+    Returns the kid that signs the new generation, or None if nothing moved.
 
     Matching `absolute` too lets the new idle expiry be computed here."""
     alias = router.db_for_write(Session)
@@ -157,6 +169,7 @@ def _advance(
     idle = min(issued + auth_settings().refresh_lifetime, absolute)
     values = (generation + 1, issued, idle, client_ip(request), user_agent(request))
     params = [prep(name, value) for name, value in zip(_CAS_FIELDS, values, strict=True)]
+    params += [SigningKey.State.ACTIVE, keys.algorithm(), keys.fallback_kid()]
     params += [
         prep("id", uuid.UUID(session_id)),
         generation,
@@ -168,7 +181,8 @@ def _advance(
         params.append(int(user_id) if user_id.isdigit() else user_id)
     with connection.cursor() as cursor:
         cursor.execute(_advance_sql(alias, bool(user_id)), params)
-        return cursor.rowcount == 1
+        row = cursor.fetchone()
+        return row[0] if row else None
 
 
 def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSession:
@@ -184,10 +198,11 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
     issued = clock.next_whole_second(now)
     # The claims were signed from the row, so `sx` is its absolute expiry.
     absolute = datetime.fromtimestamp(claims["sx"], tz=UTC)
-    if _advance(
+    kid = _advance(
         session_id=sid, generation=gen, now=now, issued=issued, absolute=absolute, request=request, user_id=uid
-    ):
-        return _issue(sid, uid, gen + 1, issued, absolute, now)
+    )
+    if kid is not None:
+        return _issue(sid, uid, gen + 1, issued, absolute, now, kid)
     return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request)
 
 
@@ -205,7 +220,10 @@ def _after_lost_rotation(*, sid: str, uid: str, gen: int, now: datetime, request
     grace = auth_settings().grace
     if session.generation == gen + 1 and now - session.rotated_at <= grace:
         # A parallel or replayed refresh by the owner: hand back the same successor.
-        return _issue(sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now)
+        # Re-minted with the key that signed it, even if another has been promoted since.
+        return _issue(
+            sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now, session.signing_kid
+        )
     _revoke_for_reuse(session=session, gen=gen, request=request)
     raise AuthError("refresh_token_reused")
 
@@ -318,8 +336,11 @@ def session_rotate_current(*, session_id: str, request: HttpRequest) -> IssuedSe
             raise AuthError("session_expired")
         gen = session.generation
         absolute = session.absolute_expires_at
-        if _advance(session_id=session_id, generation=gen, now=now, issued=issued, absolute=absolute, request=request):
-            return _issue(str(session.pk), str(session.user_id), gen + 1, issued, session.absolute_expires_at, now)
+        kid = _advance(
+            session_id=session_id, generation=gen, now=now, issued=issued, absolute=absolute, request=request
+        )
+        if kid is not None:
+            return _issue(str(session.pk), str(session.user_id), gen + 1, issued, session.absolute_expires_at, now, kid)
     raise AuthError("service_unavailable", retry_after=1)
 
 
