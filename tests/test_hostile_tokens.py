@@ -17,6 +17,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from tokens import keys
+from tokens.key_services import signing_key_add, signing_key_promote, signing_key_retire
 
 HYPOTHESIS = hypothesis_settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -332,3 +333,25 @@ def test_non_canonical_spelling_of_a_genuine_signature_is_refused(logged_in):
     assert unb64(respelled.rpartition(".")[2]) == unb64(genuine.rpartition(".")[2])
 
     assert outcome(me_with(logged_in, respelled)) == (401, "access_token_invalid")
+
+
+def test_a_token_signed_by_one_of_our_keys_under_the_kid_of_another_is_refused(logged_in):
+    second = ed25519.Ed25519PrivateKey.generate()
+    second_kid = signing_key_add(private_pem=keys.private_pem(second)).kid
+    payload = claims(logged_in.cookie("access"))
+
+    swapped = jwt.encode(payload, second, algorithm="EdDSA", headers={"kid": our_kid()})
+    genuine = jwt.encode(payload, second, algorithm="EdDSA", headers={"kid": second_kid})
+
+    assert outcome(me_with(logged_in, swapped)) == (401, "access_token_invalid")
+    assert me_with(logged_in, genuine).status_code == 200  # the control: both keys are published
+
+
+def test_a_token_signed_by_a_retired_key_is_refused(logged_in):
+    old = logged_in.cookie("access")
+    signing_key_promote(kid=signing_key_add().kid, force=True)
+    assert logged_in.refresh().status_code == 200
+    signing_key_retire(kid=our_kid())
+
+    assert outcome(me_with(logged_in, old)) == (401, "access_token_invalid")
+    assert outcome(me_with(logged_in, sign(claims(old)))) == (401, "access_token_invalid")
