@@ -81,8 +81,9 @@ def test_a_promotion_in_the_middle_of_a_refresh_storm_over_two_hosts_causes_no_4
     mid = ROUNDS // 2
 
     tabs = 2 * SESSIONS
-    start = threading.Barrier(tabs + 1)
-    end = threading.Barrier(tabs + 1)
+    # Timeouts: a failure in one party breaks the barriers instead of hanging the run.
+    start = threading.Barrier(tabs + 1, timeout=REQUEST_TIMEOUT * 3)
+    end = threading.Barrier(tabs + 1, timeout=REQUEST_TIMEOUT * 3)
     # results[round][session][tab] = (refresh status, pair or None, me status, code)
     results: list[list[list[tuple]]] = [[[None, None] for _ in range(SESSIONS)] for _ in range(ROUNDS)]
 
