@@ -60,7 +60,7 @@ if not DEBUG:
 if not _SYMMETRIC and not JWT_PRIVATE_KEY:
     raise ImproperlyConfigured(
         f"JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must hold a PEM private key for JWT_ALGORITHM={JWT_ALGORITHM}"
-        + (" when DJANGO_DEBUG is off." if not DEBUG else " (run `make serve` once to generate a development key).")
+        + (" when DJANGO_DEBUG is off." if not DEBUG else ".")
     )
 # The service's public base URL: the default issuer (`iss`) of every token.
 AUTH_PUBLIC_URL = env.str("AUTH_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
