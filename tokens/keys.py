@@ -277,7 +277,9 @@ def still_verifying(kid: str) -> bool:
 
 
 def jwks() -> dict[str, list[dict[str, str]]]:
-    return {"keys": list(current().jwks)}
+    """The JWK Set, read afresh: a key is published the moment it is added, on every
+    host (clients cache the answer, so this costs one small query now and then)."""
+    return {"keys": list(reload().jwks)}
 
 
 # --- Signing -----------------------------------------------------------------
