@@ -37,7 +37,7 @@ PYTHON = sys.executable
 PG = "postgres://postgres@127.0.0.1:5432"
 CSRF = "benchCsrfSecretbenchCsrfSecret32"  # 32 letters: a valid Django CSRF secret
 PASSWORD = "bench-password-1"
-OURS_PORT, LARGE_PORT, BASE_PORT = 8611, 8613, 8612
+OURS_PORT, LARGE_PORT, BASE_PORT, HS_PORT = 8611, 8613, 8612, 8614
 CONNECTIONS = (16, 64)
 LOGIN_CONNECTIONS = 4  # about one per worker: a login holds a worker for a whole hash
 
@@ -52,8 +52,17 @@ COMMON_ENV = {
     "AUTH_ACCESS_TOKEN_LIFETIME": "7200",
     "PYTHONUNBUFFERED": "1",
 }
+# Ours signs with the default EdDSA (a fixed bench key); the HS256 variant beside it
+# shows what asymmetric signing costs on /me and refresh.
+BENCH_PRIVATE_KEY = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIKGkLtnE6flHTv5GdCSSSnHcLvvESw1x8Jc5W1kQzuBw\n"
+    "-----END PRIVATE KEY-----\n"
+)
 OURS_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings",
+    "JWT_ALGORITHM": "EdDSA",
+    "JWT_PRIVATE_KEY": BENCH_PRIVATE_KEY,
     "DATABASE_URL": f"{PG}/bench_duotoken",
     "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
     "AUTH_REDIS_PREFIX": "duotoken-bench",
@@ -343,17 +352,21 @@ def main() -> None:
         f"{args.rounds} x {args.duration:g} s runs; history {args.history:,} sessions")  # fmt: skip
 
     large_env = {**OURS_ENV, "DATABASE_URL": f"{PG}/bench_duotoken_large", "AUTH_REDIS_PREFIX": "duotoken-bench-large"}
-    log("fresh databases bench_duotoken, bench_duotoken_large, bench_baseline")
-    for name in ("bench_duotoken", "bench_duotoken_large", "bench_baseline"):
+    hs_env = {**OURS_ENV, "JWT_ALGORITHM": "HS256", "DATABASE_URL": f"{PG}/bench_duotoken_hs",
+              "AUTH_REDIS_PREFIX": "duotoken-bench-hs"}  # fmt: skip
+    log("fresh databases bench_duotoken, bench_duotoken_large, bench_duotoken_hs, bench_baseline")
+    for name in ("bench_duotoken", "bench_duotoken_large", "bench_duotoken_hs", "bench_baseline"):
         fresh_database(name)
     manage(ROOT, OURS_ENV, "migrate", "--noinput", "-v0")
     manage(ROOT, large_env, "migrate", "--noinput", "-v0")
+    manage(ROOT, hs_env, "migrate", "--noinput", "-v0")
     manage(BASELINE, BASE_ENV, "migrate", "--noinput", "-v0")
 
     me_users, first_refresh = 1000, (2000 if args.quick else 5000)
     log(f"seeding {me_users} /me sessions, {first_refresh} refresh sessions and 64 login users on each side")
     manage(ROOT, OURS_ENV, "seed_sessions", "--tag", "me", "--sessions", str(me_users),
            "--out", str(RAW / "ours_me.txt"), "--login-users", "64", "--password", PASSWORD)  # fmt: skip
+    manage(ROOT, hs_env, "seed_sessions", "--tag", "me", "--sessions", str(me_users), "--out", str(RAW / "hs_me.txt"))
     manage(BASELINE, BASE_ENV, "seed_baseline", "--tag", "b", "--users", str(me_users), "--refresh", str(first_refresh),
            "--login-users", "64", "--password", PASSWORD, "--out-dir", str(RAW / "base"))  # fmt: skip
     log(f"seeding the large database: {args.history:,} sessions of rotation history, then the measured sessions")
@@ -386,7 +399,9 @@ def main() -> None:
     ours_pool = Pool("ours_refresh", ours_seed(OURS_ENV, "ours_refresh"))
     large_pool = Pool("large_refresh", ours_seed(large_env, "large_refresh"))
     base_pool = Pool("base_refresh", base_seed)
+    hs_pool = Pool("hs_refresh", ours_seed(hs_env, "hs_refresh"))
     ours_pool.add(ours_pool.top_up(first_refresh))
+    hs_pool.add(hs_pool.top_up(first_refresh))
     large_pool.add(large_pool.top_up(first_refresh))
     base_pool.add(RAW / "base" / "jwt_refresh.txt")
 
@@ -394,11 +409,13 @@ def main() -> None:
         Server("ours", ROOT, "config.wsgi:application", OURS_PORT, OURS_ENV, bench.server_core),
         Server("ours-large", ROOT, "config.wsgi:application", LARGE_PORT, large_env, bench.server_core),
         Server("baseline", BASELINE, "baseline.wsgi:application", BASE_PORT, BASE_ENV, bench.server_core),
+        Server("ours-hs256", ROOT, "config.wsgi:application", HS_PORT, hs_env, bench.server_core),
     ]
     bench.servers = {server.port: server for server in servers}
-    for server, probe in zip(servers, ("/api/auth/csrf/", "/api/auth/csrf/", "/api/floor/"), strict=True):
+    probes = ("/api/auth/csrf/", "/api/auth/csrf/", "/api/floor/", "/api/auth/csrf/")
+    for server, probe in zip(servers, probes, strict=True):
         server.start(probe)
-    o, big, b = (f"http://127.0.0.1:{port}" for port in (OURS_PORT, LARGE_PORT, BASE_PORT))
+    o, big, b, hs = (f"http://127.0.0.1:{port}" for port in (OURS_PORT, LARGE_PORT, BASE_PORT, HS_PORT))
     plus = f"+{args.history:,} sessions"
     no_csrf = {"BENCH_CSRF": ""}
     figures: dict = {}
@@ -410,6 +427,7 @@ def main() -> None:
             Target("verify", "ours /verify (gateway check, cookie)", f"{o}/api/auth/verify/", "cookie_get.lua",
                    RAW / "ours_me.txt"),
             Target("me_large", f"ours /me, {plus}", f"{big}/api/auth/me/", "cookie_get.lua", RAW / "large_me.txt"),
+            Target("me_hs256", "ours /me, HS256", f"{hs}/api/auth/me/", "cookie_get.lua", RAW / "hs_me.txt"),
             Target("jwt_me", "stock JWTAuthentication /me", f"{b}/api/jwt/me/", "bearer_get.lua",
                    RAW / "base" / "jwt_access.txt"),
             Target("session_me", "stock DB session /me", f"{b}/api/session/me/", "session_get.lua",
@@ -419,6 +437,8 @@ def main() -> None:
             Target("refresh", "ours refresh", f"{o}/api/auth/refresh/", "cookie_refresh.lua", pool=ours_pool),
             Target("refresh_large", f"ours refresh, {plus}", f"{big}/api/auth/refresh/", "cookie_refresh.lua",
                    pool=large_pool),
+            Target("refresh_hs256", "ours refresh, HS256", f"{hs}/api/auth/refresh/", "cookie_refresh.lua",
+                   pool=hs_pool),
             Target("jwt_refresh", "stock TokenRefreshView", f"{b}/api/token/refresh/", "body_refresh.lua",
                    pool=base_pool),
         ], CONNECTIONS, args.duration)  # fmt: skip

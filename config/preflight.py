@@ -6,6 +6,7 @@ one-paragraph explanation instead of a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import django
@@ -36,6 +37,8 @@ def problems() -> list[str]:
             f"database {connection.settings_dict['NAME']!s}: {str(exc).strip().splitlines()[0]}. "
             "Start it or set DATABASE_URL."
         )
+    else:
+        _load_signing_keys()
     try:
         get_redis_connection(settings.DUOTOKEN["REDIS_ALIAS"]).ping()
     except RedisError as exc:
@@ -44,6 +47,19 @@ def problems() -> list[str]:
     connection.close()
     get_redis_connection(settings.DUOTOKEN["REDIS_ALIAS"]).connection_pool.disconnect()
     return found
+
+
+def _load_signing_keys() -> None:
+    """Read the key set once here, so that gunicorn's workers are forked knowing
+    it and can verify tokens even if the database is away when they first need to.
+    Before the first `migrate` there is no table yet: nothing to read."""
+    from django.db import DatabaseError
+
+    from tokens import keys
+
+    # A bad key is reported by check duotoken.E009.
+    with contextlib.suppress(DatabaseError, keys.KeyUnusable):
+        keys.current()
 
 
 def preflight_or_exit() -> None:

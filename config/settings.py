@@ -23,18 +23,47 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # Development keys exist only so `DEBUG=true` works out of the box; with DEBUG off
 # a missing or weak key refuses to start (checks E001/E002 in tokens/checks.py).
 _DEV_KEY = "insecure-development-key-do-not-use-in-production-0123456789"
+# Public knowledge, like _DEV_KEY: used only with DEBUG on and no key configured.
+_DEV_PRIVATE_KEY = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIGFF0Am+T8p1l59GJ24r9Pt1PB9hMKCwLZRWJpwN0TOF\n"
+    "-----END PRIVATE KEY-----\n"
+)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_KEY if DEBUG else "")
+
+# EdDSA (Ed25519) by default, RS256 as the alternative: both sign deterministically,
+# which the byte-identical grace replay needs. HS256 is for a single service only.
+JWT_ALGORITHM = env.str("JWT_ALGORITHM", default="EdDSA")
+_SYMMETRIC = JWT_ALGORITHM.startswith("HS")
 JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default=_DEV_KEY + "-jwt" if DEBUG else "")
+# The first private key (PEM), imported into the key set on first use; later keys
+# are added with `manage.py signing_keys add` (see tokens/keys.py).
+JWT_PRIVATE_KEY = env.str("JWT_PRIVATE_KEY", default="").replace("\\n", "\n")
+_key_file = env.str("JWT_PRIVATE_KEY_FILE", default="")
+if _key_file and not JWT_PRIVATE_KEY:
+    try:
+        JWT_PRIVATE_KEY = Path(_key_file).read_text()
+    except OSError as exc:
+        raise ImproperlyConfigured(f"JWT_PRIVATE_KEY_FILE {_key_file} cannot be read: {exc.strerror}.") from None
+if not JWT_PRIVATE_KEY and DEBUG and JWT_ALGORITHM == "EdDSA":
+    JWT_PRIVATE_KEY = _DEV_PRIVATE_KEY
 if not DEBUG:
     # Refuse to start, in every entry point (manage.py, gunicorn), rather than sign
     # tokens with a guessable key.
     if len(SECRET_KEY) < 32:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set to at least 32 characters when DJANGO_DEBUG is off.")
-    if len(JWT_SIGNING_KEY) < 32 or JWT_SIGNING_KEY == SECRET_KEY:
+    if _SYMMETRIC and (len(JWT_SIGNING_KEY) < 32 or JWT_SIGNING_KEY == SECRET_KEY):
         raise ImproperlyConfigured(
             "JWT_SIGNING_KEY must be set to its own key of at least 32 characters "
             "(not DJANGO_SECRET_KEY) when DJANGO_DEBUG is off."
         )
+if not _SYMMETRIC and not JWT_PRIVATE_KEY:
+    raise ImproperlyConfigured(
+        f"JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must hold a PEM private key for JWT_ALGORITHM={JWT_ALGORITHM}"
+        + (" when DJANGO_DEBUG is off." if not DEBUG else ".")
+    )
+# The service's public base URL: the default issuer (`iss`) of every token.
+AUTH_PUBLIC_URL = env.str("AUTH_PUBLIC_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -180,9 +209,12 @@ SPECTACULAR_SETTINGS = {
 
 # Simple JWT stays the source for the algorithm and the lifetimes.
 SIMPLE_JWT = {
-    "ALGORITHM": env.str("JWT_ALGORITHM", default="HS256"),
-    "SIGNING_KEY": JWT_SIGNING_KEY,
-    "VERIFYING_KEY": env.str("JWT_VERIFYING_KEY", default=""),
+    "ALGORITHM": JWT_ALGORITHM,
+    # HS*: the shared secret. EdDSA/RS*: the first private key (PEM); the public keys
+    # are derived from the private ones, so there is no VERIFYING_KEY to set.
+    "SIGNING_KEY": JWT_SIGNING_KEY if _SYMMETRIC else JWT_PRIVATE_KEY,
+    "ISSUER": env.str("JWT_ISSUER", default=AUTH_PUBLIC_URL),
+    "AUDIENCE": env.str("JWT_AUDIENCE", default="duotoken"),
     "ACCESS_TOKEN_LIFETIME": timedelta(seconds=env.int("AUTH_ACCESS_TOKEN_LIFETIME", default=300)),
     "REFRESH_TOKEN_LIFETIME": timedelta(seconds=env.int("AUTH_REFRESH_TOKEN_LIFETIME", default=7 * 24 * 3600)),
     "USER_ID_FIELD": "id",
@@ -213,6 +245,13 @@ DUOTOKEN = {
     "SESSION_CACHE_SECONDS": env.int("AUTH_SESSION_CACHE_SECONDS", default=60),
     "MAX_SESSIONS_PER_USER": env.int("AUTH_MAX_SESSIONS_PER_USER", default=50),
     "DEMO_PAGE": env.bool("AUTH_DEMO_PAGE", default=DEBUG),
+    # Fernet key for the private parts of keys stored in the database; by default
+    # derived from DJANGO_SECRET_KEY (set it explicitly to rotate that one freely).
+    "KEYS_ENCRYPTION_KEY": env.str("JWT_KEYS_ENCRYPTION_KEY", default=""),
+    # How stale a process's view of the key set may get (retirements reach every
+    # process within this time; new keys and promotions need no wait).
+    "KEYS_RELOAD_SECONDS": env.float("AUTH_KEYS_RELOAD_SECONDS", default=5),
+    "JWKS_MAX_AGE": env.int("AUTH_JWKS_MAX_AGE", default=300),
 }
 
 LOGGING = {

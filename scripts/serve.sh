@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start the service on http://127.0.0.1:8000 (SQLite and the local Redis unless
-# DATABASE_URL / REDIS_URL say otherwise). First run writes a development .env.
+# DATABASE_URL / REDIS_URL say otherwise). First run writes a development .env
+# and a development Ed25519 signing key (.dev-jwt-key.pem, never committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,6 +15,19 @@ DJANGO_SECRET_KEY=$(key)
 JWT_SIGNING_KEY=$(key)
 ENV
   echo "Wrote .env for local development (DEBUG on, fresh random keys)."
+fi
+
+if [ ! -f .dev-jwt-key.pem ]; then
+  (umask 077 && .venv/bin/python -c '
+from cryptography.hazmat.primitives import serialization as s
+from cryptography.hazmat.primitives.asymmetric import ed25519
+key = ed25519.Ed25519PrivateKey.generate()
+print(key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(), end="")
+' > .dev-jwt-key.pem)
+  echo "Wrote .dev-jwt-key.pem (a fresh Ed25519 development signing key)."
+fi
+if ! grep -q '^JWT_PRIVATE_KEY' .env; then
+  echo "JWT_PRIVATE_KEY_FILE=$PWD/.dev-jwt-key.pem" >> .env
 fi
 
 .venv/bin/python manage.py preflight

@@ -2,6 +2,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from tokens import keys as signing_keys
 from tokens import store
 
 from . import servers
@@ -28,6 +29,8 @@ def _fresh_redis_state():
         client.delete(*keys)
     store._Breaker.down_until = 0.0
     yield
+    # Key rows roll back with the test; this process's view of them must go too.
+    signing_keys.forget()
 
 
 @pytest.fixture

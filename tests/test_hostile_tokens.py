@@ -7,13 +7,17 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 
 import jwt
 import pytest
-from django.conf import settings
+from cryptography.hazmat.primitives.asymmetric import ed25519
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+
+from tokens import keys
+from tokens.key_services import signing_key_add, signing_key_promote, signing_key_retire
 
 HYPOTHESIS = hypothesis_settings(
     max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -39,8 +43,24 @@ def claims(token: str) -> dict:
     return json.loads(unb64(token.split(".")[1]))
 
 
-def sign(payload: dict, *, key: str | None = None, alg: str = "HS256", headers: dict | None = None) -> str:
-    return jwt.encode(payload, key or settings.SIMPLE_JWT["SIGNING_KEY"], algorithm=alg, headers=headers)
+# An attacker's own key pair, of the right type; its kid is its own or ours.
+ATTACKER_ED25519 = ed25519.Ed25519PrivateKey.generate()
+
+
+def our_kid() -> str:
+    return keys.configured_key()[0]
+
+
+def our_public_pem() -> bytes:
+    return keys.public_pem(keys.configured_key()[1].public_key()).encode()
+
+
+def sign(payload: dict, *, key=None, alg: str = "HS256", headers: dict | None = None) -> str:
+    """Signed with our own key and kid unless another key is given."""
+    if key is None:
+        kid, key = keys.configured_key()
+        alg, headers = "EdDSA", {"kid": kid, **(headers or {})}
+    return jwt.encode(payload, key, algorithm=alg, headers=headers)
 
 
 def hs256(payload: dict, key: bytes, header: dict | None = None) -> str:
@@ -78,7 +98,29 @@ FORGERIES = {
     "alg_none_uppercase": lambda c: unsigned(c, {"alg": "NONE", "typ": "JWT"}),
     "rs256_header_fake_signature": lambda c: unsigned(c, {"alg": "RS256", "typ": "JWT"}, b"\x01" * 256),
     "hs256_with_public_key_as_secret": lambda c: hs256(c, PUBLIC_PEM.encode()),
-    "hs512_with_the_right_key": lambda c: sign(c, alg="HS512"),
+    # The classic confusion, with our real published key and its kid.
+    "hs256_with_our_public_key_as_secret": lambda c: hs256(c, our_public_pem(), {"alg": "HS256", "kid": our_kid()}),
+    "hs256_with_our_public_key_pem_bytes_no_kid": lambda c: hs256(c, our_public_pem()),
+    "hs256_with_the_hmac_setting": lambda c: jwt.encode(
+        c, os.environ["JWT_SIGNING_KEY"], algorithm="HS256", headers={"kid": our_kid()}
+    ),
+    "attacker_ed25519_with_our_kid": lambda c: jwt.encode(
+        c, ATTACKER_ED25519, algorithm="EdDSA", headers={"kid": our_kid()}
+    ),
+    "attacker_ed25519_unknown_kid": lambda c: jwt.encode(
+        c, ATTACKER_ED25519, algorithm="EdDSA", headers={"kid": keys.thumbprint(ATTACKER_ED25519.public_key())}
+    ),
+    "attacker_ed25519_no_kid": lambda c: jwt.encode(c, ATTACKER_ED25519, algorithm="EdDSA"),
+    "jwk_header_attacker_key": lambda c: jwt.encode(
+        c,
+        ATTACKER_ED25519,
+        algorithm="EdDSA",
+        headers={"kid": "attacker", "jwk": {**keys.public_jwk(ATTACKER_ED25519.public_key()), "kid": "attacker"}},
+    ),
+    "jku_header_attacker_ed25519": lambda c: jwt.encode(
+        c, ATTACKER_ED25519, algorithm="EdDSA", headers={"kid": "attacker", "jku": "https://evil.example/jwks.json"}
+    ),
+    "our_kid_as_a_list": lambda c: unsigned(c, {"alg": "EdDSA", "kid": [our_kid()]}, b"\x01" * 64),
     "another_key": lambda c: sign(c, key=ATTACKER_KEY),
     "jku_header_attacker_key": lambda c: sign(c, key=ATTACKER_KEY, headers={"jku": "https://evil.example/jwks.json"}),
     "x5u_header_attacker_key": lambda c: sign(c, key=ATTACKER_KEY, headers={"x5u": "https://evil.example/cert.pem"}),
@@ -92,7 +134,12 @@ TAMPERS = {
     "expiry": lambda c: {**c, "exp": c["exp"] + 10**6},
     "absolute_expiry": lambda c: {**c, "sx": c["sx"] + 10**6},
 }
-MISSING = ["exp", "iat", "jti", "token_type", "sid", "gen", "sx", "user_id"]
+MISSING = ["exp", "iat", "jti", "token_type", "sid", "gen", "sx", "user_id", "iss", "aud"]
+WRONG_AUDIENCE_OR_ISSUER = {
+    "another_audience": lambda c: {**c, "aud": "orders-service"},
+    "audience_list_without_ours": lambda c: {**c, "aud": ["orders-service"]},
+    "another_issuer": lambda c: {**c, "iss": "https://evil.example"},
+}
 WRONG_SHAPES = {
     "gen_as_string": lambda c: {**c, "gen": str(c["gen"])},
     "gen_zero": lambda c: {**c, "gen": 0},
@@ -146,14 +193,25 @@ def test_refresh_token_signed_with_our_key_but_missing_a_claim_gets_401(logged_i
     assert outcome(refresh_with(logged_in, forged)) == (401, "refresh_token_invalid")
 
 
+@pytest.mark.parametrize("change", WRONG_AUDIENCE_OR_ISSUER.values(), ids=WRONG_AUDIENCE_OR_ISSUER.keys())
+def test_access_token_signed_with_our_key_for_another_audience_or_issuer_gets_401(logged_in, change):
+    forged = sign(change(claims(logged_in.cookie("access"))))
+    assert outcome(me_with(logged_in, forged)) == (401, "access_token_invalid")
+
+
+def test_access_token_resigned_with_our_key_unchanged_is_accepted(logged_in):
+    # The control for the forgeries above: our key and kid, the same claims, passes.
+    resigned = sign(claims(logged_in.cookie("access")))
+    assert resigned == logged_in.cookie("access")
+    assert me_with(logged_in, resigned).status_code == 200
+
+
 @pytest.mark.parametrize("shape", WRONG_SHAPES.values(), ids=WRONG_SHAPES.keys())
 def test_access_token_signed_with_our_key_but_wrongly_shaped_gets_401(logged_in, shape):
     payload = shape(claims(logged_in.cookie("access")))
-    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    header = b64(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": our_kid()}).encode())
     body = b64(json.dumps(payload).encode())
-    signature = jwt.get_algorithm_by_name("HS256").sign(
-        f"{header}.{body}".encode(), settings.SIMPLE_JWT["SIGNING_KEY"].encode()
-    )
+    signature = jwt.get_algorithm_by_name("EdDSA").sign(f"{header}.{body}".encode(), keys.configured_key()[1])
     assert outcome(me_with(logged_in, f"{header}.{body}.{b64(signature)}")) == (401, "access_token_invalid")
 
 
@@ -275,3 +333,25 @@ def test_non_canonical_spelling_of_a_genuine_signature_is_refused(logged_in):
     assert unb64(respelled.rpartition(".")[2]) == unb64(genuine.rpartition(".")[2])
 
     assert outcome(me_with(logged_in, respelled)) == (401, "access_token_invalid")
+
+
+def test_a_token_signed_by_one_of_our_keys_under_the_kid_of_another_is_refused(logged_in):
+    second = ed25519.Ed25519PrivateKey.generate()
+    second_kid = signing_key_add(private_pem=keys.private_pem(second)).kid
+    payload = claims(logged_in.cookie("access"))
+
+    swapped = jwt.encode(payload, second, algorithm="EdDSA", headers={"kid": our_kid()})
+    genuine = jwt.encode(payload, second, algorithm="EdDSA", headers={"kid": second_kid})
+
+    assert outcome(me_with(logged_in, swapped)) == (401, "access_token_invalid")
+    assert me_with(logged_in, genuine).status_code == 200  # the control: both keys are published
+
+
+def test_a_token_signed_by_a_retired_key_is_refused(logged_in):
+    old = logged_in.cookie("access")
+    signing_key_promote(kid=signing_key_add().kid, force=True)
+    assert logged_in.refresh().status_code == 200
+    signing_key_retire(kid=our_kid())
+
+    assert outcome(me_with(logged_in, old)) == (401, "access_token_invalid")
+    assert outcome(me_with(logged_in, sign(claims(old)))) == (401, "access_token_invalid")

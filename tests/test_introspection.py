@@ -63,6 +63,8 @@ def test_introspect_live_access_token_is_active_with_its_claims(orders, logged_i
         "iat": claims["iat"],
         "username": "alice",
         "token_type": "access",
+        "iss": settings.SIMPLE_JWT["ISSUER"],
+        "aud": settings.SIMPLE_JWT["AUDIENCE"],
     }
     assert "no-store" in response["Cache-Control"]
 

@@ -89,7 +89,7 @@ def test_me_with_a_refresh_token_as_access_is_access_token_invalid(logged_in):
 def test_refresh_tokens_carry_session_and_generation_and_never_the_password(logged_in):
     claims = _claims(logged_in.cookie("refresh"))
 
-    assert set(claims) == {"token_type", "iat", "exp", "jti", "user_id", "sid", "gen", "sx"}
+    assert set(claims) == {"iss", "aud", "token_type", "iat", "exp", "jti", "user_id", "sid", "gen", "sx"}
     assert claims["token_type"] == "refresh" and claims["gen"] == 1
 
 

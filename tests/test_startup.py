@@ -22,18 +22,69 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
-STRONG = {"DJANGO_SECRET_KEY": "s" * 50, "JWT_SIGNING_KEY": "j" * 50}
+ED25519_PEM = (
+    "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBcNBMWsX7K7NXWHko62bSHTVKZNgitvDlaETF2ridFO\n"
+    "-----END PRIVATE KEY-----\n"
+)
+STRONG = {"DJANGO_SECRET_KEY": "s" * 50, "JWT_PRIVATE_KEY": ED25519_PEM}
 
 
-def test_without_debug_and_without_a_jwt_key_it_refuses_to_start():
+def test_without_debug_and_without_a_private_key_it_refuses_to_start_in_one_sentence():
     result = _manage("check", DJANGO_SECRET_KEY="s" * 50)
+
+    assert result.returncode != 0
+    assert (
+        "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must hold a PEM private key for JWT_ALGORITHM=EdDSA "
+        "when DJANGO_DEBUG is off." in result.stderr
+    )
+
+
+def test_a_private_key_file_is_read(tmp_path):
+    key_file = tmp_path / "jwt.pem"
+    key_file.write_text(ED25519_PEM)
+
+    result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_PRIVATE_KEY_FILE=str(key_file))
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_missing_private_key_file_is_named_plainly(tmp_path):
+    result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_PRIVATE_KEY_FILE=str(tmp_path / "nope.pem"))
+
+    assert result.returncode != 0
+    assert f"JWT_PRIVATE_KEY_FILE {tmp_path / 'nope.pem'} cannot be read: No such file or directory." in result.stderr
+
+
+def test_hs256_without_debug_and_without_a_jwt_key_it_refuses_to_start():
+    result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_ALGORITHM="HS256")
 
     assert result.returncode != 0
     assert "JWT_SIGNING_KEY must be set to its own key of at least 32 characters" in result.stderr
 
 
+def test_hs256_with_its_own_key_starts():
+    result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_ALGORITHM="HS256", JWT_SIGNING_KEY="j" * 50)
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_randomised_signature_algorithms_are_refused():
+    result = _manage("check", **STRONG, JWT_ALGORITHM="ES256")
+
+    assert result.returncode != 0
+    assert "JWT_ALGORITHM must be EdDSA, RS256/384/512 or HS256/384/512" in result.stderr
+    assert "duotoken.E006" in result.stderr
+
+
+def test_a_private_key_of_the_wrong_type_is_refused():
+    result = _manage("check", **STRONG, JWT_ALGORITHM="RS256")
+
+    assert result.returncode != 0
+    assert "JWT_PRIVATE_KEY: JWT_ALGORITHM=RS256 needs an RSA private key." in result.stderr
+
+
 def test_a_jwt_key_equal_to_the_django_secret_is_refused():
-    result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_SIGNING_KEY="s" * 50)
+    result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_ALGORITHM="HS256", JWT_SIGNING_KEY="s" * 50)
 
     assert result.returncode != 0
     assert "JWT_SIGNING_KEY" in result.stderr

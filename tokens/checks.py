@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
+from . import keys
 from .conf import MAX_GRACE, MAX_SESSIONS_CAP, auth_settings
 
 
@@ -28,13 +29,23 @@ def check_duotoken_settings(app_configs=None, **kwargs):
                 id="duotoken.W001",
             )
         )
-    if jwt.get("ALGORITHM", "HS256")[:2] not in {"HS", "RS"}:
+    alg = jwt.get("ALGORITHM", "EdDSA")
+    if alg not in keys.ALGORITHMS:
+        # ECDSA (ES*) and RSA-PSS (PS*) signatures are randomised.
         errors.append(
             Error(
-                "JWT_ALGORITHM must be HS* or RS*: the grace window relies on deterministic signatures.",
+                "JWT_ALGORITHM must be EdDSA, RS256/384/512 or HS256/384/512: "
+                "the grace window relies on deterministic signatures.",
                 id="duotoken.E006",
             )
         )
+    elif not keys.is_symmetric(alg):
+        try:
+            keys.parse_private(jwt["SIGNING_KEY"], alg)
+        except keys.KeyUnusable as exc:
+            errors.append(Error(f"JWT_PRIVATE_KEY: {exc}.", id="duotoken.E009"))
+    if not jwt.get("ISSUER") or not jwt.get("AUDIENCE"):
+        errors.append(Error("JWT_ISSUER and JWT_AUDIENCE must not be empty.", id="duotoken.E010"))
     if ours.get("COOKIE_DOMAIN") and (ours.get("ACCESS_COOKIE_NAME") or "").startswith("__Host-"):
         errors.append(Error("A __Host- cookie cannot carry a Domain; unset AUTH_COOKIE_DOMAIN.", id="duotoken.E007"))
     cap = ours.get("MAX_SESSIONS_PER_USER", 50)

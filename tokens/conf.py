@@ -14,7 +14,6 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from rest_framework_simplejwt.backends import TokenBackend
 
 MAX_GRACE = timedelta(seconds=60)
 MAX_SESSIONS_CAP = 1000
@@ -67,6 +66,9 @@ class AuthSettings:
     token_type_claim: str
     jti_claim: str
     signing_key: str
+    issuer: str
+    audience: str
+    jwks_max_age: int
     # Live sessions one user may hold; login ends the oldest beyond it.
     max_sessions_per_user: int = 50
     # Tokens larger than this are refused before any parsing (browsers cap cookies at 4 KB).
@@ -110,21 +112,9 @@ def auth_settings() -> AuthSettings:
         signing_key=jwt["SIGNING_KEY"],
         throttle_introspection=Rate.parse(ours.get("THROTTLE_INTROSPECTION", "6000/min")),
         max_sessions_per_user=int(ours.get("MAX_SESSIONS_PER_USER", 50)),
-    )
-
-
-@lru_cache(maxsize=1)
-def token_backend() -> TokenBackend:
-    """Simple JWT's signing backend, built from SIMPLE_JWT at first use."""
-    jwt = settings.SIMPLE_JWT
-    return TokenBackend(
-        jwt.get("ALGORITHM", "HS256"),
-        jwt["SIGNING_KEY"],
-        jwt.get("VERIFYING_KEY", ""),
-        jwt.get("AUDIENCE"),
-        jwt.get("ISSUER"),
-        None,  # no JWK URL: keys never come from a token's own headers (jku/x5u/kid)
-        jwt.get("LEEWAY", 0),
+        issuer=jwt.get("ISSUER") or "",
+        audience=jwt.get("AUDIENCE") or "",
+        jwks_max_age=int(ours.get("JWKS_MAX_AGE", 300)),
     )
 
 
@@ -132,4 +122,3 @@ def token_backend() -> TokenBackend:
 def _clear(*, setting: str, **kwargs: object) -> None:
     if setting in {"SIMPLE_JWT", "DUOTOKEN"}:
         auth_settings.cache_clear()
-        token_backend.cache_clear()

@@ -13,6 +13,7 @@ class RevokeReason(models.TextChoices):
     REUSE = "reuse", "Refresh token reuse detected"
     USER_DEACTIVATED = "user_deactivated", "User deactivated"
     SESSION_LIMIT = "session_limit", "Too many sessions: the oldest was ended"
+    KEY_RETIRED = "key_retired", "Signing key retired"
 
 
 def credential_fingerprint(password_hash: str) -> str:
@@ -47,6 +48,9 @@ class Session(models.Model):
     credential = models.CharField(
         max_length=32, blank=True, help_text="Fingerprint of the password hash at login (see credential_fingerprint)."
     )
+    # The key that signed the current generation, set in the same compare-and-set
+    # that moves `generation`: a grace replay re-mints with it, whatever key signs now.
+    signing_kid = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         indexes = [
@@ -112,3 +116,37 @@ class SecurityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class SigningKey(models.Model):
+    """One key pair of the JWT key set. Every host reads the set from here, so a
+    promotion is seen by all of them at once; the private part is encrypted at rest
+    (Fernet, under JWT_KEYS_ENCRYPTION_KEY) and never leaves `tokens.keys`.
+
+    Life cycle: published (in the JWKS, verifies) -> active (also signs; at most
+    one) -> published again once another key is promoted -> retired (neither).
+    """
+
+    class State(models.TextChoices):
+        PUBLISHED = "published", "Published"
+        ACTIVE = "active", "Active (signing)"
+        RETIRED = "retired", "Retired"
+
+    # RFC 7638 thumbprint of the public key: every host derives the same id.
+    kid = models.CharField(max_length=64, primary_key=True)
+    algorithm = models.CharField(max_length=16)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PUBLISHED)
+    public_pem = models.TextField()
+    private_encrypted = models.TextField()
+    created_at = models.DateTimeField()
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "kid"]
+        constraints = [
+            models.UniqueConstraint(fields=["state"], condition=models.Q(state="active"), name="one_active_signing_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.algorithm} key {self.kid} ({self.state})"

@@ -23,12 +23,12 @@ from django.db import connections, router, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 
-from . import clock, store
+from . import clock, keys, store
 from .clientinfo import client_ip, user_agent
 from .conf import auth_settings
 from .errors import AuthError
 from .events import security_event_record
-from .models import RevokeReason, SecurityEvent, Session, credential_fingerprint
+from .models import RevokeReason, SecurityEvent, Session, SigningKey, credential_fingerprint
 from .selectors import cache_ttl_for, revoked_ttl, user_snapshot
 from .throttles import throttle_refresh
 from .tokens import ACCESS, REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair
@@ -45,7 +45,7 @@ class IssuedSession:
 
 
 def _issue(
-    session_id: str, user_id: str, generation: int, issued_at: datetime, absolute: datetime, now: datetime
+    session_id: str, user_id: str, generation: int, issued_at: datetime, absolute: datetime, now: datetime, kid: str
 ) -> IssuedSession:
     pair = mint_pair(
         session_id=session_id,
@@ -54,6 +54,7 @@ def _issue(
         issued_at=issued_at,
         absolute_expires_at=absolute,
         now=now,
+        kid=kid,
     )
     return IssuedSession(session_id=session_id, user_id=user_id, pair=pair, absolute_expires_at=absolute)
 
@@ -80,6 +81,7 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
         now = clock.now()
         issued = clock.next_whole_second(now)
         absolute = issued + conf.max_lifetime
+        kid = keys.active_kid()
         over_limit = _sessions_over_limit(user_id=user.pk, now=now, keep=conf.max_sessions_per_user - 1)
         ip, agent = client_ip(request), user_agent(request)
         session = Session.objects.create(
@@ -93,6 +95,7 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
             last_ip=ip,
             last_user_agent=agent,
             credential=credential_fingerprint(user.password),
+            signing_kid=kid,
         )
         sid, uid = str(session.pk), str(user.pk)
         if over_limit:
@@ -114,7 +117,7 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
         logger.info("user %s reached the session limit: %d session(s) ended", uid, len(over_limit))
     ttl = cache_ttl_for(absolute)
     store.remember_session(sid, uid, session_ttl=ttl, user_snapshot=user_snapshot(user), user_ttl=ttl)
-    return _issue(sid, uid, 1, issued, absolute, now)
+    return _issue(sid, uid, 1, issued, absolute, now, kid)
 
 
 def _sessions_over_limit(*, user_id, now: datetime, keep: int) -> list[str]:
@@ -148,13 +151,21 @@ def _advance_sql(alias: str) -> str:
     qn = connections[alias].ops.quote_name
     col = {f.name: qn(f.column) for f in Session._meta.concrete_fields}
     sets = ", ".join(f"{col[name]} = %s" for name in _CAS_FIELDS)
+    key = {f.name: qn(f.column) for f in SigningKey._meta.concrete_fields}
+    # The new generation is signed by the key active at this very statement, on
+    # whatever host: the row records it, and a grace replay re-mints with it.
+    kid = (
+        f"{col['signing_kid']} = COALESCE((SELECT {key['kid']} FROM {qn(SigningKey._meta.db_table)}"  # noqa: S608
+        f" WHERE {key['state']} = %s AND {key['algorithm']} = %s), %s)"
+    )
     # Only quoted names from the model's own metadata are interpolated; every value
     # is a parameter.
     return (
-        f"UPDATE {qn(Session._meta.db_table)} SET {sets} WHERE {col['id']} = %s AND {col['generation']} = %s"  # noqa: S608
+        f"UPDATE {qn(Session._meta.db_table)} SET {sets}, {kid} WHERE {col['id']} = %s AND {col['generation']} = %s"  # noqa: S608
         f" AND {col['revoked_at']} IS NULL AND {col['idle_expires_at']} > %s"
         f" AND {col['absolute_expires_at']} > %s AND {col['absolute_expires_at']} = %s"
         f" AND {col['user']} = %s AND {col['credential']} = %s"
+        f" RETURNING {col['signing_kid']}"
     )
 
 
@@ -168,10 +179,11 @@ def _advance(
     request: HttpRequest,
     user_id: str,
     credential: str,
-) -> bool:
+) -> str | None:
     """The compare-and-set: move a live, unexpired session of this user, opened with
     this credential, from `generation` to the next, or change nothing. One UPDATE;
-    the database serialises the racers.
+    the database serialises the racers. Returns the kid that signs the new
+    generation, or None if nothing moved.
 
     Matching `absolute` too lets the new idle expiry be computed here."""
     alias = router.db_for_write(Session)
@@ -183,6 +195,7 @@ def _advance(
     idle = min(issued + auth_settings().refresh_lifetime, absolute)
     values = (generation + 1, issued, idle, client_ip(request), user_agent(request))
     params = [prep(name, value) for name, value in zip(_CAS_FIELDS, values, strict=True)]
+    params += [SigningKey.State.ACTIVE, keys.algorithm(), keys.fallback_kid()]
     params += [
         prep("id", uuid.UUID(session_id)),
         generation,
@@ -194,7 +207,8 @@ def _advance(
     ]
     with connection.cursor() as cursor:
         cursor.execute(_advance_sql(alias), params)
-        return cursor.rowcount == 1
+        row = cursor.fetchone()
+        return row[0] if row else None
 
 
 def _user_credential(user_id: str) -> str:
@@ -227,7 +241,7 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
     issued = clock.next_whole_second(now)
     # The claims were signed from the row, so `sx` is its absolute expiry.
     absolute = datetime.fromtimestamp(claims["sx"], tz=UTC)
-    if _advance(
+    kid = _advance(
         session_id=sid,
         generation=gen,
         now=now,
@@ -236,8 +250,9 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
         request=request,
         user_id=uid,
         credential=credential,
-    ):
-        return _issue(sid, uid, gen + 1, issued, absolute, now)
+    )
+    if kid is not None:
+        return _issue(sid, uid, gen + 1, issued, absolute, now, kid)
     return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request, credential=credential)
 
 
@@ -262,7 +277,10 @@ def _after_lost_rotation(
     grace = auth_settings().grace
     if session.generation == gen + 1 and now - session.rotated_at <= grace:
         # A parallel or replayed refresh by the owner: hand back the same successor.
-        return _issue(sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now)
+        # Re-minted with the key that signed it, even if another has been promoted since.
+        return _issue(
+            sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now, session.signing_kid
+        )
     _revoke_for_reuse(session=session, gen=gen, request=request)
     raise AuthError("refresh_token_reused")
 

@@ -1,9 +1,14 @@
-"""Our token classes, built on Simple JWT's `Token` and its signing backend.
+"""Our token classes, built on Simple JWT's `Token`, signed through `tokens.keys`.
 
-Tokens are deterministic: the same session, generation and issue time always sign
-to the same bytes (HS*/RS* signatures are deterministic). That is what lets a
-refresh replayed inside the grace window get the byte-identical successor without
-any raw token being stored anywhere.
+Tokens are deterministic: the same session, generation, issue time and key always
+sign to the same bytes (Ed25519, RSA PKCS#1 v1.5 and HMAC signatures are
+deterministic). That is what lets a refresh replayed inside the grace window get
+the byte-identical successor without any raw token being stored anywhere.
+
+Every token names its key in a `kid` header and carries `iss` and `aud`; all three
+and the algorithm are checked on every use. The verifying key is looked up by
+`kid` among our own published keys only: never from a token's `jku`, `x5u` or
+`jwk` header, never for an algorithm other than the configured one.
 """
 
 from __future__ import annotations
@@ -17,11 +22,10 @@ import jwt
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.utils.crypto import salted_hmac
-from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.tokens import Token
 
-from . import clock
-from .conf import AuthSettings, auth_settings, token_backend
+from . import clock, keys
+from .conf import AuthSettings, auth_settings
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -41,14 +45,16 @@ class _SessionToken(Token):
     """A token of one session generation; never built from the current time."""
 
     token_type: str
+    kid: str = ""
 
     @property  # type: ignore[override]
     def lifetime(self) -> timedelta:  # read at use time, never captured at import
         conf = auth_settings()
         return conf.access_lifetime if self.token_type == ACCESS else conf.refresh_lifetime
 
-    def get_token_backend(self) -> TokenBackend:
-        return token_backend()
+    def __str__(self) -> str:
+        # Simple JWT's backend cannot set a `kid` header.
+        return keys.sign(self.payload, self.kid)
 
     @classmethod
     def for_generation(
@@ -60,11 +66,15 @@ class _SessionToken(Token):
         issued_at: datetime,
         not_after: datetime,
         absolute_expires_at: datetime,
+        kid: str,
     ) -> _SessionToken:
         conf = auth_settings()
         token = cls()
+        token.kid = kid
         iat = int(issued_at.timestamp())
         token.payload = {
+            "iss": conf.issuer,
+            "aud": conf.audience,
             conf.token_type_claim: cls.token_type,
             "iat": iat,
             "exp": min(iat + int(token.lifetime.total_seconds()), int(not_after.timestamp())),
@@ -106,6 +116,7 @@ def mint_pair(
     issued_at: datetime,
     absolute_expires_at: datetime,
     now: datetime,
+    kid: str,
 ) -> TokenPair:
     """The pair of one generation, as issued at `issued_at` (a whole second); the
     cookie lifetimes count from `now`, so a grace replay gets what is left."""
@@ -117,6 +128,7 @@ def mint_pair(
         "generation": generation,
         "issued_at": issued_at,
         "absolute_expires_at": absolute_expires_at,
+        "kid": kid,
     }
     access = AccessToken.for_generation(not_after=absolute_expires_at, **common)
     refresh = RefreshToken.for_generation(not_after=idle_end, **common)
@@ -132,9 +144,9 @@ def mint_pair(
 
 # Signature checks are the costly part of reading a token, and a browser presents the
 # same access token on every request for its whole lifetime: remember the claims of
-# tokens that verified. Bounded per process; emptied when the keys change. Expiry
-# and type are still checked on every use.
-_VERIFIED: dict[str, dict[str, Any]] = {}
+# tokens that verified, with their kid. Bounded per process. Expiry, type and the
+# key still being published (not retired) are checked on every use.
+_VERIFIED: dict[str, tuple[str, dict[str, Any]]] = {}
 VERIFIED_CACHE_SIZE = 10_000
 
 
@@ -146,12 +158,16 @@ def decode(raw: str, expected_type: str) -> dict[str, Any]:
     The returned claims are shared: read them, never change them.
     """
     conf = auth_settings()
-    claims = _VERIFIED.get(raw)
-    if claims is None:
-        claims = _verify(raw, conf)
+    hit = _VERIFIED.get(raw)
+    if hit is None:
+        hit = _verify(raw, conf)
         if len(_VERIFIED) >= VERIFIED_CACHE_SIZE:
             _VERIFIED.clear()
-        _VERIFIED[raw] = claims
+        _VERIFIED[raw] = hit
+    elif not keys.still_verifying(hit[0]):
+        _VERIFIED.pop(raw, None)
+        raise TokenInvalid("key retired")
+    claims = hit[1]
     if claims.get(conf.token_type_claim) != expected_type:
         raise TokenInvalid("wrong type")
     if claims["exp"] <= clock.now().timestamp():
@@ -159,31 +175,41 @@ def decode(raw: str, expected_type: str) -> dict[str, Any]:
     return claims
 
 
-def _verify(raw: str, conf: AuthSettings) -> dict[str, Any]:
+def _verify(raw: str, conf: AuthSettings) -> tuple[str, dict[str, Any]]:
     if not raw or len(raw) > conf.max_token_bytes:
         raise TokenInvalid("empty or oversized token")
-    backend = token_backend()
+    try:
+        header = jwt.get_unverified_header(raw)
+    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
+        raise TokenInvalid(str(exc)) from exc
+    alg, kid = header.get("alg"), header.get("kid")
+    # Only the configured algorithm, whatever the header says: no "none", no HS256
+    # with a public key as the secret.
+    if alg != keys.algorithm() or not isinstance(kid, str):
+        raise TokenInvalid("wrong algorithm or no kid")
+    key = keys.verifying_key(kid)
+    if key is None:
+        raise TokenInvalid("unknown or retired key")
     try:
         claims = jwt.decode(
             raw,
-            backend.get_verifying_key(raw),
-            algorithms=[backend.algorithm],
-            audience=backend.audience,
-            issuer=backend.issuer,
+            key,
+            algorithms=[alg],
+            audience=conf.audience,
+            issuer=conf.issuer,
             # No iat check: a host whose clock runs a second behind the one that
             # minted the token would call it "not yet valid" and log the user out.
             options={
                 "verify_exp": False,
                 "verify_iat": False,
-                "verify_aud": backend.audience is not None,
-                "require": ["exp", "iat"],
+                "require": ["exp", "iat", "iss", "aud"],
             },
         )
     except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise TokenInvalid(str(exc)) from exc
     if not _well_formed(claims, conf):
         raise TokenInvalid("wrong shape")
-    return claims
+    return kid, claims
 
 
 @receiver(setting_changed)

@@ -9,6 +9,8 @@ from rest_framework.views import APIView
 
 from accounts.serializers import RefreshResponseSerializer
 
+from . import keys
+from .conf import auth_settings
 from .cookies import clear_auth_cookies, read_refresh, set_auth_cookies
 from .csrf import enforce_csrf
 from .services import session_rotate
@@ -70,4 +72,33 @@ class RefreshView(CsrfEnforcedAPIView):
         if response.status_code == 401:
             # The SPA's cue to show its login screen; stale cookies must go too.
             clear_auth_cookies(response)
+        return response
+
+
+class JwksView(APIView):
+    """The public keys that verify our tokens (RFC 7517 JWK Set), for services that
+    verify tokens themselves (e.g. PyJWT's PyJWKClient). Published keys appear here
+    before they sign; retired ones disappear. Empty for HS*, whose secret is never
+    published."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        auth=[],
+        responses={
+            200: inline_serializer(
+                "JwkSet",
+                fields={
+                    "keys": serializers.ListField(
+                        child=serializers.DictField(child=serializers.CharField()),
+                        help_text="Public keys: kty, crv and x (OKP) or n and e (RSA), kid, use, alg.",
+                    )
+                },
+            )
+        },
+    )
+    def get(self, request: Request) -> Response:
+        response = Response(keys.jwks())
+        response["Cache-Control"] = f"public, max-age={auth_settings().jwks_max_age}"
         return response

@@ -1,0 +1,141 @@
+"""The life cycle of signing keys: add (published), promote (signs), retire.
+
+A key is published before it signs: every host's verifier reloads the key set on
+an unknown kid, and `promote` waits (unless forced) until caches of the JWKS that
+other services keep for AUTH_JWKS_MAX_AGE have seen it. Promotion is one
+transaction on the shared table, so every host signs with the new key from the
+next refresh or login on. Retirement stops verification everywhere within
+AUTH_KEYS_RELOAD_SECONDS; with live sessions whose current tokens the key signed,
+it needs `force` and ends those sessions (the emergency path for a leaked key).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Count, Q
+
+from . import clock, keys
+from .conf import auth_settings
+from .models import RevokeReason, Session, SigningKey
+from .services import sessions_revoke
+
+logger = logging.getLogger("duotoken.keys")
+
+
+class KeyRefused(Exception):
+    """The change was not made; the message says why, for the operator."""
+
+
+@dataclass(frozen=True)
+class KeyListing:
+    key: SigningKey
+    live_sessions: int
+
+
+@dataclass(frozen=True)
+class Retired:
+    key: SigningKey
+    sessions_ended: int
+
+
+def _live(now):
+    return Q(revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now)
+
+
+def signing_keys_list() -> list[KeyListing]:
+    """Every key of the configured algorithm, with how many live sessions it signs."""
+    if keys.is_symmetric():
+        return []
+    keys.current()  # imports the configured key on first use
+    now = clock.now()
+    counts = dict(
+        Session.objects.filter(_live(now))
+        .values_list("signing_kid")
+        .annotate(n=Count("pk"))
+        .values_list("signing_kid", "n")
+    )
+    rows = SigningKey.objects.filter(algorithm=keys.algorithm())
+    return [KeyListing(key=row, live_sessions=counts.get(row.kid, 0)) for row in rows]
+
+
+def signing_key_add(*, private_pem: str | None = None) -> SigningKey:
+    """A new published key (generated, or imported from a PEM); it signs once promoted."""
+    alg = keys.algorithm()
+    if keys.is_symmetric(alg):
+        raise KeyRefused(f"JWT_ALGORITHM={alg} signs with JWT_SIGNING_KEY; there is no key set to add to.")
+    try:
+        private = keys.parse_private(private_pem, alg) if private_pem else keys.generate_private(alg)
+    except keys.KeyUnusable as exc:
+        raise KeyRefused(f"{exc}.") from None
+    keys.current()  # the configured key goes in first, so that it stays the active one
+    kid = keys.thumbprint(private.public_key())
+    if SigningKey.objects.filter(pk=kid).exists():
+        raise KeyRefused(f"Key {kid} is already in the key set.")
+    row = SigningKey.objects.create(
+        kid=kid,
+        algorithm=alg,
+        state=SigningKey.State.PUBLISHED,
+        public_pem=keys.public_pem(private.public_key()),
+        private_encrypted=keys.encrypt_private(private),
+        created_at=clock.now(),
+    )
+    keys.forget()
+    logger.info("signing key %s added (published)", kid)
+    return row
+
+
+def _get(kid: str) -> SigningKey:
+    row = SigningKey.objects.filter(pk=kid, algorithm=keys.algorithm()).first()
+    if row is None:
+        raise KeyRefused(f"No {keys.algorithm()} key {kid!r} in the key set (see `signing_keys list`).")
+    return row
+
+
+def signing_key_promote(*, kid: str, force: bool = False) -> SigningKey:
+    """Make `kid` the key that signs, on every host, from the next token on."""
+    with transaction.atomic():
+        row = _get(kid)
+        if row.state == SigningKey.State.RETIRED:
+            raise KeyRefused(f"Key {kid} is retired; add a new key instead.")
+        if row.state == SigningKey.State.ACTIVE:
+            return row
+        now = clock.now()
+        ready = row.created_at + timedelta(seconds=auth_settings().jwks_max_age)
+        if now < ready and not force:
+            raise KeyRefused(
+                f"Key {kid} was published {int((now - row.created_at).total_seconds())} s ago; services may cache "
+                f"the JWKS for AUTH_JWKS_MAX_AGE={auth_settings().jwks_max_age} s. Promote it after "
+                f"{ready:%Y-%m-%d %H:%M:%S} UTC, or pass --force."
+            )
+        SigningKey.objects.filter(state=SigningKey.State.ACTIVE, algorithm=row.algorithm).update(
+            state=SigningKey.State.PUBLISHED
+        )
+        SigningKey.objects.filter(pk=kid).update(state=SigningKey.State.ACTIVE, promoted_at=now)
+    keys.forget()
+    logger.warning("signing key %s promoted: it signs every new token from now on", kid)
+    return _get(kid)
+
+
+def signing_key_retire(*, kid: str, force: bool = False) -> Retired:
+    """Stop accepting tokens of `kid`. Sessions whose current tokens it signed would
+    be logged out: that takes `force`, and ends them through the usual revocation."""
+    row = _get(kid)
+    if row.state == SigningKey.State.ACTIVE:
+        raise KeyRefused(f"Key {kid} is the active signing key; promote another key first.")
+    if row.state == SigningKey.State.RETIRED:
+        return Retired(key=row, sessions_ended=0)
+    live = list(Session.objects.filter(_live(clock.now()), signing_kid=kid).values_list("pk", flat=True).order_by("pk"))
+    if live and not force:
+        raise KeyRefused(
+            f"Key {kid} signed the current tokens of {len(live)} live session(s); retiring it ends them. "
+            "Pass --force to do so."
+        )
+    SigningKey.objects.filter(pk=kid).update(state=SigningKey.State.RETIRED, retired_at=clock.now())
+    keys.forget()
+    ended = sessions_revoke(reason=RevokeReason.KEY_RETIRED, session_ids=[str(pk) for pk in live]) if live else []
+    logger.warning("signing key %s retired; %d session(s) ended", kid, len(ended))
+    return Retired(key=_get(kid), sessions_ended=len(ended))

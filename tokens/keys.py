@@ -1,0 +1,320 @@
+"""The JWT key set: which keys verify, which one signs, and their private parts.
+
+HS*: one shared secret from settings (JWT_SIGNING_KEY), nothing in the database, an
+empty JWKS. EdDSA/RS*: `SigningKey` rows, shared by every host. The first private
+key comes from the environment (JWT_PRIVATE_KEY / JWT_PRIVATE_KEY_FILE) and is
+imported on first use; later ones from `manage.py signing_keys add`.
+
+Who signs is decided by the database, never by a process's view: the refresh
+compare-and-set writes the active key's id onto the session row in the same
+statement that moves the generation (`tokens.services`), and a grace replay
+re-mints with the id the row holds. A process's cached view only serves
+verification: an unknown `kid` reloads it at once (keys are published before they
+sign), and it is re-read every AUTH_KEYS_RELOAD_SECONDS so that retirements reach
+every process.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import jwt
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.db import DatabaseError
+from django.dispatch import receiver
+from django.utils.crypto import salted_hmac
+from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
+
+from . import clock
+from .models import SigningKey
+
+logger = logging.getLogger("duotoken.keys")
+
+# Deterministic signatures only: the grace window re-mints byte-identical tokens.
+# ECDSA (ES*) and RSA-PSS (PS*) sign with fresh randomness every time.
+ASYMMETRIC = ("EdDSA", "RS256", "RS384", "RS512")
+SYMMETRIC = ("HS256", "HS384", "HS512")
+ALGORITHMS = ASYMMETRIC + SYMMETRIC
+# A forged token with an unknown kid may reload the key set at most this often.
+MISS_RELOAD_SECONDS = 1.0
+RSA_BITS = 2048
+
+
+class KeyUnusable(Exception):
+    """A key that cannot be used: unparsable, of the wrong type, or not decryptable."""
+
+
+def algorithm() -> str:
+    return settings.SIMPLE_JWT.get("ALGORITHM", "EdDSA")
+
+
+def is_symmetric(alg: str | None = None) -> bool:
+    return (alg or algorithm()).startswith("HS")
+
+
+# --- Key material ------------------------------------------------------------
+
+
+def parse_private(pem: str, alg: str) -> Any:
+    """The private key object of a PEM, checked against the algorithm."""
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyUnusable(f"the private key is not an unencrypted PEM private key ({exc})") from None
+    if alg == "EdDSA" and not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise KeyUnusable("JWT_ALGORITHM=EdDSA needs an Ed25519 private key")
+    if alg.startswith("RS"):
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise KeyUnusable(f"JWT_ALGORITHM={alg} needs an RSA private key")
+        if key.key_size < RSA_BITS:
+            raise KeyUnusable(f"RSA keys must have at least {RSA_BITS} bits")
+    return key
+
+
+def generate_private(alg: str) -> Any:
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    if alg.startswith("RS"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
+    raise KeyUnusable(f"no key pair for {alg}")
+
+
+def private_pem(key: Any) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+
+
+def public_pem(key: Any) -> str:
+    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
+def public_jwk(public_key: Any) -> dict[str, str]:
+    """The RFC 7517 members of a public key, and never a private one."""
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)
+        return {"kty": "OKP", "crv": jwk["crv"], "x": jwk["x"]}
+    jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
+    return {"kty": "RSA", "n": jwk["n"], "e": jwk["e"]}
+
+
+def thumbprint(public_key: Any) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256, base64url): the same kid on every host."""
+    canonical = json.dumps(public_jwk(public_key), sort_keys=True, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+
+
+def _hmac_kid(secret: str) -> str:
+    # Names the shared secret without revealing anything about it.
+    return "hs-" + salted_hmac("duotoken.kid", "kid", secret=secret).hexdigest()[:16]
+
+
+def _fernet() -> Fernet:
+    configured = settings.DUOTOKEN.get("KEYS_ENCRYPTION_KEY") or ""
+    if configured:
+        return Fernet(configured.encode())
+    derived = hashlib.sha256(b"duotoken.keys-encryption:" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def encrypt_private(key: Any) -> str:
+    return _fernet().encrypt(private_pem(key).encode()).decode()
+
+
+def _decrypt_private(row: SigningKey) -> Any:
+    try:
+        pem = _fernet().decrypt(row.private_encrypted.encode()).decode()
+    except InvalidToken:
+        raise KeyUnusable(
+            f"the private part of key {row.kid} cannot be decrypted: JWT_KEYS_ENCRYPTION_KEY "
+            "(or DJANGO_SECRET_KEY, from which it is derived by default) differs from the one it was stored under"
+        ) from None
+    return parse_private(pem, row.algorithm)
+
+
+@lru_cache(maxsize=1)
+def configured_key() -> tuple[str, Any]:
+    """(kid, key) of the key in the settings: the HMAC secret, or the first private key."""
+    alg, secret = algorithm(), settings.SIMPLE_JWT["SIGNING_KEY"]
+    if is_symmetric(alg):
+        return _hmac_kid(secret), secret
+    key = parse_private(secret, alg)
+    return thumbprint(key.public_key()), key
+
+
+# --- The key set as this process sees it ---------------------------------------
+
+
+@dataclass
+class KeySet:
+    algorithm: str
+    verifying: dict[str, Any]  # kid -> public key (or HMAC secret): published and active keys
+    jwks: list[dict[str, str]]
+    active: str | None = None  # as of `loaded_at`
+    loaded_at: float = field(default_factory=time.monotonic)
+
+
+class _State:
+    keyset: KeySet | None = None
+    last_miss_reload = 0.0
+    private: dict[str, Any] = {}  # kid -> private key object, decrypted once
+    public: dict[str, Any] = {}  # kid -> parsed public key
+
+
+def forget() -> None:
+    """Drop this process's view (after a change here, in tests, on setting_changed)."""
+    _State.keyset = None
+    _State.last_miss_reload = 0.0
+    _State.private = {}
+    _State.public = {}
+    configured_key.cache_clear()
+
+
+@receiver(setting_changed)
+def _forget_on_change(*, setting: str, **kwargs: object) -> None:
+    if setting in {"SIMPLE_JWT", "DUOTOKEN", "SECRET_KEY"}:
+        forget()
+
+
+def import_configured_key() -> None:
+    """Put the key from the settings into the shared set, once: active if no key is
+    active yet, published otherwise (promote it to sign). A key already there keeps
+    its state, so a retired key stays retired however long the setting names it."""
+    alg = algorithm()
+    if is_symmetric(alg):
+        return
+    kid, key = configured_key()
+    if SigningKey.objects.filter(pk=kid).exists():
+        return
+    active = SigningKey.objects.filter(state=SigningKey.State.ACTIVE, algorithm=alg).exists()
+    row = SigningKey(
+        kid=kid,
+        algorithm=alg,
+        state=SigningKey.State.PUBLISHED if active else SigningKey.State.ACTIVE,
+        public_pem=public_pem(key.public_key()),
+        private_encrypted=encrypt_private(key),
+        created_at=clock.now(),
+        promoted_at=None if active else clock.now(),
+    )
+    # Several hosts may start at once: the first insert wins, the others change nothing.
+    SigningKey.objects.bulk_create([row], ignore_conflicts=True)
+    if not SigningKey.objects.filter(pk=kid).exists():  # lost the race for "active"
+        row.state, row.promoted_at = SigningKey.State.PUBLISHED, None
+        SigningKey.objects.bulk_create([row], ignore_conflicts=True)
+
+
+def _load() -> KeySet:
+    alg = algorithm()
+    if is_symmetric(alg):
+        kid, secret = configured_key()
+        return KeySet(algorithm=alg, verifying={kid: secret}, jwks=[], active=kid)
+    try:
+        rows = list(SigningKey.objects.filter(algorithm=alg).values_list("kid", "state", "public_pem"))
+        if configured_key()[0] not in {kid for kid, _, _ in rows}:
+            import_configured_key()
+            rows = list(SigningKey.objects.filter(algorithm=alg).values_list("kid", "state", "public_pem"))
+    except DatabaseError as exc:
+        if _State.keyset is None:
+            raise
+        # Keep verifying with what we knew; try again after the usual interval.
+        logger.warning("key set not reloaded, the database did not answer: %s", exc)
+        _State.keyset.loaded_at = time.monotonic()
+        return _State.keyset
+    verifying: dict[str, Any] = {}
+    jwks = []
+    active = None
+    for kid, state, pem in rows:
+        if state == SigningKey.State.ACTIVE:
+            active = kid
+        if state == SigningKey.State.RETIRED:
+            _State.private.pop(kid, None)
+            continue
+        public = _State.public.get(kid)
+        if public is None:
+            public = _State.public[kid] = serialization.load_pem_public_key(pem.encode())
+        verifying[kid] = public
+        jwks.append({**public_jwk(public), "kid": kid, "use": "sig", "alg": alg})
+    return KeySet(algorithm=alg, verifying=verifying, jwks=jwks, active=active)
+
+
+def reload() -> KeySet:
+    _State.keyset = _load()
+    return _State.keyset
+
+
+def current() -> KeySet:
+    keyset = _State.keyset
+    if keyset is None or time.monotonic() - keyset.loaded_at >= settings.DUOTOKEN.get("KEYS_RELOAD_SECONDS", 5):
+        keyset = reload()
+    return keyset
+
+
+def verifying_key(kid: str) -> Any | None:
+    """The key that verifies tokens of `kid`, or None (unknown, retired, other algorithm)."""
+    key = current().verifying.get(kid)
+    if key is None and time.monotonic() - _State.last_miss_reload >= MISS_RELOAD_SECONDS:
+        # A key added on another host since our last look; bounded, since forged
+        # kids cost nothing to send.
+        _State.last_miss_reload = time.monotonic()
+        key = reload().verifying.get(kid)
+    return key
+
+
+def still_verifying(kid: str) -> bool:
+    """For tokens verified earlier: is their key still published? (No reload on a miss.)"""
+    return kid in current().verifying
+
+
+def jwks() -> dict[str, list[dict[str, str]]]:
+    """The JWK Set, read afresh: a key is published the moment it is added, on every
+    host (clients cache the answer, so this costs one small query now and then)."""
+    return {"keys": list(reload().jwks)}
+
+
+# --- Signing -----------------------------------------------------------------
+
+
+def fallback_kid() -> str:
+    """The kid to sign with when the database names none (HS*, or before any import)."""
+    return configured_key()[0]
+
+
+def active_kid() -> str:
+    """The kid that signs new sessions, read from the database: one query, which
+    also refreshes this process's view of the key set."""
+    if is_symmetric():
+        return fallback_kid()
+    return reload().active or fallback_kid()
+
+
+def _signing_key(kid: str) -> Any:
+    key = _State.private.get(kid)
+    if key is not None:
+        return key
+    configured_kid, configured = configured_key()
+    if kid == configured_kid:
+        key = configured
+    else:
+        row = SigningKey.objects.filter(pk=kid, algorithm=algorithm()).exclude(state=SigningKey.State.RETIRED).first()
+        if row is None:
+            raise KeyUnusable(f"no usable signing key {kid!r}")
+        key = _decrypt_private(row)
+    _State.private[kid] = key
+    return key
+
+
+def sign(payload: dict[str, Any], kid: str) -> str:
+    """Deterministic: the same payload and kid always give the same bytes."""
+    kid = kid or fallback_kid()  # sessions from before keys had ids
+    return jwt.encode(payload, _signing_key(kid), algorithm=algorithm(), headers={"kid": kid})
