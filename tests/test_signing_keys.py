@@ -16,7 +16,7 @@ from django.test import override_settings
 from tests.factories import user_create
 from tokens import keys
 from tokens.key_services import KeyRefused, signing_key_add, signing_key_promote, signing_key_retire
-from tokens.models import RevokeReason, Session, SigningKey
+from tokens.models import RevokeReason, SecurityEvent, Session, SigningKey
 
 
 def kid_of(token: str) -> str:
@@ -237,3 +237,97 @@ def test_command_refuses_a_key_of_the_wrong_type(db, tmp_path):
 
     with pytest.raises(CommandError, match="JWT_ALGORITHM=EdDSA needs an Ed25519 private key"):
         command("add", "--private-key-file", str(pem_file))
+
+
+KEY_EVENTS = (
+    SecurityEvent.Kind.SIGNING_KEY_ADDED,
+    SecurityEvent.Kind.SIGNING_KEY_PROMOTED,
+    SecurityEvent.Kind.SIGNING_KEY_RETIRED,
+)
+
+
+def key_events() -> list[tuple[str, str, dict]]:
+    events = SecurityEvent.objects.filter(kind__in=KEY_EVENTS).order_by("id")
+    return [(event.kind, event.username, event.data) for event in events]
+
+
+@pytest.fixture
+def os_user(monkeypatch):
+    """The command runs as OS user `ops-carol`, not under sudo."""
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME", "SUDO_USER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOGNAME", "ops-carol")
+    return "ops-carol"
+
+
+def test_command_records_every_key_change_in_the_security_log_with_the_os_user(logged_in, os_user, tmp_path):
+    private = ed25519.Ed25519PrivateKey.generate()
+    kid = keys.thumbprint(private.public_key())
+    pem_file = tmp_path / "next.pem"
+    pem_file.write_text(keys.private_pem(private))
+    session_id = str(Session.objects.get().pk)
+
+    command("add", "--private-key-file", str(pem_file))
+    command("promote", kid, "--force")
+    command("retire", first_kid(), "--force")
+
+    assert key_events() == [
+        ("signing_key_added", "", {"kid": kid, "algorithm": "EdDSA", "operator": "ops-carol", "imported": True}),
+        (
+            "signing_key_promoted",
+            "",
+            {"kid": kid, "algorithm": "EdDSA", "operator": "ops-carol", "previous": first_kid(), "forced": True},
+        ),
+        (
+            "signing_key_retired",
+            "",
+            {"kid": first_kid(), "algorithm": "EdDSA", "operator": "ops-carol", "sessions": [session_id]},
+        ),
+    ]
+
+
+def test_command_under_sudo_records_who_called_sudo(db, os_user, monkeypatch):
+    monkeypatch.setenv("LOGNAME", "root")
+    monkeypatch.setenv("SUDO_USER", "carol")
+
+    command("add")
+
+    ((kind, _, data),) = key_events()
+    assert (kind, data["operator"], data["imported"]) == ("signing_key_added", "carol (sudo as root)", False)
+
+
+def test_a_promotion_after_the_wait_is_recorded_as_not_forced(second_key, time_machine):
+    time_machine.move_to(second_key.created_at.timestamp() + 301)
+
+    signing_key_promote(kid=second_key.kid)
+
+    assert key_events()[1:] == [
+        (
+            "signing_key_promoted",
+            "",
+            {
+                "kid": second_key.kid,
+                "algorithm": "EdDSA",
+                "operator": "unknown",
+                "previous": first_kid(),
+                "forced": False,
+            },
+        )
+    ]
+
+
+def test_refused_and_repeated_key_changes_are_not_recorded(logged_in, second_key):
+    before = key_events()
+
+    with pytest.raises(KeyRefused):
+        signing_key_promote(kid=second_key.kid)  # not published long enough
+    with pytest.raises(KeyRefused):
+        signing_key_retire(kid=first_kid(), force=True)  # the active key
+    signing_key_promote(kid=first_kid())  # already active: nothing changes
+
+    assert [kind for kind, _, _ in key_events()] == [kind for kind, _, _ in before] == ["signing_key_added"]
+
+    signing_key_retire(kid=second_key.kid)
+    signing_key_retire(kid=second_key.kid)  # already retired: nothing changes
+
+    assert [kind for kind, _, _ in key_events()] == ["signing_key_added", "signing_key_retired"]

@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 from . import clock
 from .clientinfo import device_label
 from .conf import auth_settings
-from .models import SecurityEvent, Session
+from .models import SecurityEvent, Session, SigningKey
 from .services import Revoked, sessions_live_ids, sessions_revoke_by_admin
 
 REVOKE_PERMISSION = "tokens.revoke_session"
@@ -200,3 +200,19 @@ class SecurityEventAdmin(ReadOnlyAdmin):
     @admin.display(description="data")
     def details(self, event: SecurityEvent) -> str:
         return format_html("<pre>{}</pre>", json.dumps(event.data, indent=2, sort_keys=True))
+
+
+@admin.register(SigningKey)
+class SigningKeyAdmin(ReadOnlyAdmin):
+    """The key set, to look at: changes go through `manage.py signing_keys`, which
+    waits for JWKS caches and counts the sessions a retirement ends. The private
+    part is never read from the database here, let alone shown."""
+
+    list_display = ("kid", "algorithm", "state", "created_at", "promoted_at", "retired_at")
+    list_filter = ("state", "algorithm")
+    search_fields = ("kid",)
+    fields = ("kid", "algorithm", "state", "created_at", "promoted_at", "retired_at", "public_pem")
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SigningKey]:
+        return super().get_queryset(request).defer("private_encrypted")

@@ -20,7 +20,8 @@ from django.db.models import Count, Q
 
 from . import clock, keys
 from .conf import auth_settings
-from .models import RevokeReason, Session, SigningKey
+from .events import security_event_record
+from .models import RevokeReason, SecurityEvent, Session, SigningKey
 from .services import sessions_revoke
 
 logger = logging.getLogger("duotoken.keys")
@@ -62,8 +63,16 @@ def signing_keys_list() -> list[KeyListing]:
     return [KeyListing(key=row, live_sessions=counts.get(row.kid, 0)) for row in rows]
 
 
-def signing_key_add(*, private_pem: str | None = None) -> SigningKey:
-    """A new published key (generated, or imported from a PEM); it signs once promoted."""
+def _record(kind: str, key: SigningKey, operator: str, **data: object) -> None:
+    """One security-log entry per change of the key set, naming who made it."""
+    security_event_record(
+        kind=kind, data={"kid": key.kid, "algorithm": key.algorithm, "operator": operator or "unknown", **data}
+    )
+
+
+def signing_key_add(*, private_pem: str | None = None, operator: str = "") -> SigningKey:
+    """A new published key (generated, or imported from a PEM); it signs once promoted.
+    `operator` names who asked, for the security log (the OS user of the command)."""
     alg = keys.algorithm()
     if keys.is_symmetric(alg):
         raise KeyRefused(f"JWT_ALGORITHM={alg} signs with JWT_SIGNING_KEY; there is no key set to add to.")
@@ -75,14 +84,16 @@ def signing_key_add(*, private_pem: str | None = None) -> SigningKey:
     kid = keys.thumbprint(private.public_key())
     if SigningKey.objects.filter(pk=kid).exists():
         raise KeyRefused(f"Key {kid} is already in the key set.")
-    row = SigningKey.objects.create(
-        kid=kid,
-        algorithm=alg,
-        state=SigningKey.State.PUBLISHED,
-        public_pem=keys.public_pem(private.public_key()),
-        private_encrypted=keys.encrypt_private(private),
-        created_at=clock.now(),
-    )
+    with transaction.atomic():
+        row = SigningKey.objects.create(
+            kid=kid,
+            algorithm=alg,
+            state=SigningKey.State.PUBLISHED,
+            public_pem=keys.public_pem(private.public_key()),
+            private_encrypted=keys.encrypt_private(private),
+            created_at=clock.now(),
+        )
+        _record(SecurityEvent.Kind.SIGNING_KEY_ADDED, row, operator, imported=bool(private_pem))
     keys.forget()
     logger.info("signing key %s added (published)", kid)
     return row
@@ -95,7 +106,7 @@ def _get(kid: str) -> SigningKey:
     return row
 
 
-def signing_key_promote(*, kid: str, force: bool = False) -> SigningKey:
+def signing_key_promote(*, kid: str, force: bool = False, operator: str = "") -> SigningKey:
     """Make `kid` the key that signs, on every host, from the next token on."""
     with transaction.atomic():
         row = _get(kid)
@@ -111,16 +122,17 @@ def signing_key_promote(*, kid: str, force: bool = False) -> SigningKey:
                 f"the JWKS for AUTH_JWKS_MAX_AGE={auth_settings().jwks_max_age} s. Promote it after "
                 f"{ready:%Y-%m-%d %H:%M:%S} UTC, or pass --force."
             )
-        SigningKey.objects.filter(state=SigningKey.State.ACTIVE, algorithm=row.algorithm).update(
-            state=SigningKey.State.PUBLISHED
-        )
+        previous = SigningKey.objects.filter(state=SigningKey.State.ACTIVE, algorithm=row.algorithm)
+        previous_kid = previous.values_list("kid", flat=True).first()
+        previous.update(state=SigningKey.State.PUBLISHED)
         SigningKey.objects.filter(pk=kid).update(state=SigningKey.State.ACTIVE, promoted_at=now)
+        _record(SecurityEvent.Kind.SIGNING_KEY_PROMOTED, row, operator, previous=previous_kid or "", forced=now < ready)
     keys.forget()
     logger.warning("signing key %s promoted: it signs every new token from now on", kid)
     return _get(kid)
 
 
-def signing_key_retire(*, kid: str, force: bool = False) -> Retired:
+def signing_key_retire(*, kid: str, force: bool = False, operator: str = "") -> Retired:
     """Stop accepting tokens of `kid`. Sessions whose current tokens it signed would
     be logged out: that takes `force`, and ends them through the usual revocation."""
     row = _get(kid)
@@ -137,5 +149,7 @@ def signing_key_retire(*, kid: str, force: bool = False) -> Retired:
     SigningKey.objects.filter(pk=kid).update(state=SigningKey.State.RETIRED, retired_at=clock.now())
     keys.forget()
     ended = sessions_revoke(reason=RevokeReason.KEY_RETIRED, session_ids=[str(pk) for pk in live]) if live else []
+    # The session ids too: after a leak, these are the logins to look into.
+    _record(SecurityEvent.Kind.SIGNING_KEY_RETIRED, row, operator, sessions=sorted(ended))
     logger.warning("signing key %s retired; %d session(s) ended", kid, len(ended))
     return Retired(key=_get(kid), sessions_ended=len(ended))

@@ -91,6 +91,9 @@ class SecurityEvent(models.Model):
         INTROSPECTION_CLIENT_FAILED = "introspection_client_failed", "Service client authentication failed"
         SERVICE_CLIENT_CREATED = "service_client_created", "Service client created"
         SERVICE_CLIENT_DEACTIVATED = "service_client_deactivated", "Service client deactivated"
+        SIGNING_KEY_ADDED = "signing_key_added", "Signing key added (published)"
+        SIGNING_KEY_PROMOTED = "signing_key_promoted", "Signing key promoted (signs)"
+        SIGNING_KEY_RETIRED = "signing_key_retired", "Signing key retired"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     created_at = models.DateTimeField(db_index=True)

@@ -242,3 +242,41 @@ def test_gateway_browser_cross_site_post_is_refused_at_the_gateway(browser, gate
         assert Session.objects.get().revoked_at is None  # refused, not a reason to end the session
     finally:
         profile.context.close()
+
+
+@pytest.mark.browser
+def test_gateway_browser_logout_in_another_tab_is_refused_on_the_next_request(browser, gateway, alice):
+    nginx, orders = gateway
+    profile, page = open_page(browser, nginx)
+    try:
+        assert call(page, "/orders/")["status"] == 200
+        token = profile.cookie(ACCESS_COOKIE)["value"]
+
+        # The user logs out in another tab of the same browser.
+        other = profile.open_demo()
+        other.click("#logout")
+        other.wait_for_selector("body[data-view=login]")
+        mark = len(orders.seen)
+        after = call(page, "/orders/")
+
+        # This tab's next call is refused at the gateway (its cookies are gone), the
+        # client's refresh finds no refresh cookie, and it reports the session as
+        # ended; the service never hears of it.
+        assert after == {"error": "SessionEndedError", "status": 401, "code": "refresh_token_missing"}
+        assert page.evaluate("window.gw.logouts") == 1
+        # The access token itself (a copy kept from before the logout) is refused as
+        # revoked, long before it expires.
+        copied = requests.get(
+            nginx.url + "/orders/", headers={"Authorization": f"Bearer {token}"}, timeout=REQUEST_TIMEOUT
+        )
+        assert error_of(copied) == (
+            401,
+            {"detail": "Authentication failed.", "code": "session_revoked"},
+            "session_revoked",
+        )
+        assert token_claims(token)["exp"] > time.time()
+        assert orders.requests_since(mark) == []
+        assert Session.objects.get().revoke_reason == RevokeReason.LOGOUT
+        assert profile.page_errors == []
+    finally:
+        profile.context.close()

@@ -1,3 +1,5 @@
+import getpass
+import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,6 +12,19 @@ from tokens.key_services import (
     signing_key_retire,
     signing_keys_list,
 )
+
+
+def operator() -> str:
+    """Who ran the command, for the security log: the OS user (and, under sudo, who
+    called sudo), or "" when the process has no name for its user."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no LOGNAME/USER and no passwd entry (some containers)
+        user = ""
+    sudo_user = os.environ.get("SUDO_USER", "")
+    if sudo_user and sudo_user != user:
+        return f"{sudo_user} (sudo as {user or '?'})"
+    return user
 
 
 def _when(value) -> str:
@@ -64,13 +79,13 @@ class Command(BaseCommand):
                 pem = Path(private_key_file).read_text()
             except OSError as exc:
                 raise CommandError(f"{private_key_file} cannot be read: {exc.strerror}.") from None
-        key = signing_key_add(private_pem=pem)
+        key = signing_key_add(private_pem=pem, operator=operator())
         self.stdout.write(f"Added {key.algorithm} key {key.kid} (published; promote it to sign).")
 
     def _promote(self, *, kid, force=False, **options):
-        key = signing_key_promote(kid=kid, force=force)
+        key = signing_key_promote(kid=kid, force=force, operator=operator())
         self.stdout.write(f"Key {key.kid} now signs every new token.")
 
     def _retire(self, *, kid, force=False, **options):
-        retired = signing_key_retire(kid=kid, force=force)
+        retired = signing_key_retire(kid=kid, force=force, operator=operator())
         self.stdout.write(f"Retired key {retired.key.kid}; {retired.sessions_ended} session(s) ended.")
