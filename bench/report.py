@@ -149,14 +149,18 @@ def write_report(figures: dict, *, args, elapsed: float, results: Path) -> None:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())  # fmt: skip
     mode = "quick" if args.quick else "full"
+    sync = getattr(args, "worker_class", "sync") == "sync"
+    workers = "sync workers" if sync else "gthread workers x 4 threads, keep-alive"
     lines = [
         "# Benchmark results",
         "",
         f"{now:%Y-%m-%d %H:%M} UTC, commit {commit_id}, {mode} run ({args.duration:g} s per run after "
-        f"{args.warmup:g} s warm-up), {os.cpu_count()} x {cpu}. Servers: gunicorn, 3 sync workers, "
+        f"{args.warmup:g} s warm-up), {os.cpu_count()} x {cpu}. Servers: gunicorn, 3 "
+        f"{workers}, "
         "pinned to one core; wrk (1 thread) pinned to the other; PostgreSQL and Redis unpinned. "
         f"Reproduce: `.venv/bin/python bench/run.py{' --quick' if args.quick else ''}"
-        f"{f' --history {args.history}' if args.history not in (20_000, 100_000) else ''}`.",
+        f"{f' --history {args.history}' if args.history not in (20_000, 100_000) else ''}"
+        f"{' --worker-class sync' if sync else ''}`.",
         "",
         "| scenario | conns | req/s | p50 ms | p99 ms | CPU us | DB xact/req | Redis cmd/req | Redis miss/req |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",

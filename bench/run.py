@@ -18,6 +18,7 @@ import argparse
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,7 +42,10 @@ PYTHON = sys.executable
 PG = "postgres://postgres@127.0.0.1:5432"
 CSRF = "benchCsrfSecretbenchCsrfSecret32"  # 32 letters: a valid Django CSRF secret
 PASSWORD = "bench-password-1"
-OURS_PORT, LARGE_PORT, BASE_PORT = 8611, 8613, 8612
+# Databases are named after the checkout, so runs from two checkouts of the project
+# on one PostgreSQL never drop each other's; ports are free ones, picked at start.
+_CHECKOUT = re.sub(r"[^a-z0-9]+", "_", ROOT.name.lower()).strip("_")[:20] or "x"
+DB_OURS, DB_LARGE, DB_BASE = (f"bench_{_CHECKOUT}_{n}" for n in ("duotoken", "duotoken_large", "baseline"))
 # Realistic traffic: a session comes back only after this long, i.e. after the
 # alive entry and user snapshot cached at its previous request have expired under
 # the old AUTH_SESSION_CACHE_SECONDS (60 s), plus a margin.
@@ -63,14 +67,14 @@ COMMON_ENV = {
 }
 OURS_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings",
-    "DATABASE_URL": f"{PG}/bench_duotoken",
+    "DATABASE_URL": f"{PG}/{DB_OURS}",
     "REDIS_URL": "",  # the private redis-server's, set in main()
     "AUTH_REDIS_PREFIX": "duotoken-bench",
     "AUTH_THROTTLE_LOGIN": "1000000/min",
     "AUTH_THROTTLE_LOGIN_IP": "1000000/min",
     "AUTH_THROTTLE_REFRESH_IP": "1000000/min",
 }
-BASE_ENV = {"DJANGO_SETTINGS_MODULE": "baseline.settings", "DATABASE_URL": f"{PG}/bench_baseline"}
+BASE_ENV = {"DJANGO_SETTINGS_MODULE": "baseline.settings", "DATABASE_URL": f"{PG}/{DB_BASE}"}
 
 
 def log(msg: str) -> None:
@@ -492,12 +496,17 @@ def main() -> None:
         "--realistic", type=int, default=20_000,
         help=f"sessions in the realistic /me traffic, each revisited only after {REVISIT_AFTER:g} s (default 20000)",
     )  # fmt: skip
+    parser.add_argument(
+        "--worker-class", default="gthread", choices=("gthread", "sync"),
+        help="gunicorn workers for both sides: gthread with keep-alive (default, as deployed) or sync",
+    )  # fmt: skip
     parser.add_argument("--no-profile", action="store_true", help="skip the pyinstrument profiles")
     args = parser.parse_args()
     args.duration = args.duration or (4 if args.quick else 10)
     args.warmup = args.warmup or (2 if args.quick else 5)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.revisit_after = REVISIT_AFTER
+    COMMON_ENV["BENCH_WORKER_CLASS"] = args.worker_class
     args.history = args.history if args.history is not None else (20_000 if args.quick else 100_000)
     for tool in ("wrk", "taskset", "redis-server"):
         if not shutil.which(tool):
@@ -518,9 +527,9 @@ def main() -> None:
     atexit.register(redis_server.stop)  # also on sys.exit(): never leave it running
     OURS_ENV["REDIS_URL"] = redis_server.url
     log(f"private redis-server on port {redis_server.port}")
-    large_env = {**OURS_ENV, "DATABASE_URL": f"{PG}/bench_duotoken_large", "AUTH_REDIS_PREFIX": "duotoken-bench-large"}
-    log("fresh databases bench_duotoken, bench_duotoken_large, bench_baseline")
-    for name in ("bench_duotoken", "bench_duotoken_large", "bench_baseline"):
+    large_env = {**OURS_ENV, "DATABASE_URL": f"{PG}/{DB_LARGE}", "AUTH_REDIS_PREFIX": "duotoken-bench-large"}
+    log(f"fresh databases {DB_OURS}, {DB_LARGE}, {DB_BASE}")
+    for name in (DB_OURS, DB_LARGE, DB_BASE):
         fresh_database(name)
     manage(ROOT, OURS_ENV, "migrate", "--noinput", "-v0")
     manage(ROOT, large_env, "migrate", "--noinput", "-v0")
@@ -577,16 +586,17 @@ def main() -> None:
     large_pool.add(large_pool.top_up(first_refresh))
     base_pool.add(RAW / "base" / "jwt_refresh.txt")
 
+    ours_port, large_port, base_port = free_port(), free_port(), free_port()
     servers = [
-        Server("ours", ROOT, "config.wsgi:application", OURS_PORT, OURS_ENV, bench.server_core),
-        Server("ours-large", ROOT, "config.wsgi:application", LARGE_PORT, large_env, bench.server_core),
-        Server("baseline", BASELINE, "baseline.wsgi:application", BASE_PORT, BASE_ENV, bench.server_core),
+        Server("ours", ROOT, "config.wsgi:application", ours_port, OURS_ENV, bench.server_core),
+        Server("ours-large", ROOT, "config.wsgi:application", large_port, large_env, bench.server_core),
+        Server("baseline", BASELINE, "baseline.wsgi:application", base_port, BASE_ENV, bench.server_core),
     ]
     bench.servers = {server.port: server for server in servers}
     bench.counters = Counters(redis_server.client)
     for server, probe in zip(servers, ("/api/auth/csrf/", "/api/auth/csrf/", "/api/floor/"), strict=True):
         server.start(probe)
-    o, big, b = (f"http://127.0.0.1:{port}" for port in (OURS_PORT, LARGE_PORT, BASE_PORT))
+    o, big, b = (f"http://127.0.0.1:{port}" for port in (ours_port, large_port, base_port))
     plus = f"+{args.history:,} sessions"
     no_csrf = {"BENCH_CSRF": ""}
     figures: dict = {}
