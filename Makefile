@@ -13,4 +13,4 @@ fmt:  ## apply ruff fixes and formatting
 	scripts/setup.sh && .venv/bin/ruff check --fix . && .venv/bin/ruff format .
 
 bench:  ## compare against stock Django + Simple JWT, side by side (bench/README.md; not part of the tests)
-	scripts/setup.sh && .venv/bin/pip install --quiet -r bench/requirements.txt && .venv/bin/python bench/run.py
+	scripts/setup.sh && scripts/bench-setup.sh && .venv/bin/python bench/run.py $(BENCH_ARGS)

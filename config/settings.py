@@ -83,16 +83,18 @@ INSTALLED_APPS = [
     "demo",
 ]
 
+# Session, auth and message middleware serve the admin and the site pages only: on
+# /api/ they pass straight through (config/api_middleware.py), DRF authenticates.
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.api_middleware.SiteSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     # Before CSRF: its check reads (and spools) form bodies.
     "config.middleware.ApiBodyGuardMiddleware",
     "config.middleware.PrivateApiResponsesMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "config.api_middleware.SiteAuthenticationMiddleware",
+    "config.api_middleware.SiteMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
