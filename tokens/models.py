@@ -150,3 +150,18 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.algorithm} key {self.kid} ({self.state})"
+
+
+class Revocation(models.Model):
+    """The revocation outbox: a session ended in the database whose end Redis has
+    not acknowledged yet. Written in the same transaction as the revocation, deleted
+    once Redis has taken it, replayed until then (see tokens.revocations). No foreign
+    key: the row must outlive a deleted session."""
+
+    session_id = models.UUIDField()
+    user_id = models.CharField(max_length=64)
+    reason = models.CharField(max_length=32)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"revocation of session {self.session_id} (not yet in Redis)"
