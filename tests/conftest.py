@@ -33,7 +33,7 @@ def _fresh_redis_state():
     store._Breaker.outage_seen = False
     # As if this process had just checked the revocation outbox: query budgets must
     # not meet the periodic check (tests of that check move it themselves).
-    revocations._State.pending = False
+    revocations._State.pending = revocations._State.republish = False
     revocations._State.next_poll = time.monotonic() + settings.DUOTOKEN["REVOCATION_POLL_SECONDS"]
     revocations._State.retry_at = 0.0
     yield

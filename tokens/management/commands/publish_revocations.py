@@ -3,8 +3,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from tokens.models import Revocation
-from tokens.revocations import publish_pending
+from tokens.revocations import publish_pending, waiting
 
 
 class Command(BaseCommand):
@@ -23,12 +22,12 @@ class Command(BaseCommand):
         if every < 0:
             raise CommandError("--every must not be negative.")
         while True:
-            waiting = Revocation.objects.count()
+            queued = waiting()
             if publish_pending():
-                if waiting or not every:
-                    self.stdout.write(f"Published {waiting} revocation(s); none is waiting.")
+                if queued or not every:
+                    self.stdout.write(f"Published {queued} revocation(s); none is waiting.")
             else:
-                message = f"Redis could not be written: {Revocation.objects.count()} revocation(s) still waiting."
+                message = f"Redis could not be written: {waiting()} revocation(s) still waiting."
                 if not every:
                     raise CommandError(message)
                 self.stderr.write(message)
