@@ -1,5 +1,5 @@
 """The service on a real Redis Cluster: three primaries with a replica each, on
-local ports, started and stopped by the test.
+local ports, started and stopped by the test (and, more briefly, behind Sentinel).
 
 Every command the service sends stays in one hash slot (a session and its user
 share `{u<id>}`; each throttle bucket is its own call), so login, the session
@@ -236,3 +236,50 @@ def test_service_on_redis_cluster_survives_a_primary_failover(redis_cluster, sta
     response = me(base, carol.access)
     assert (response.status_code, code_of(response)) == (401, "session_revoked")
     assert cluster_value(redis_cluster, carol) == "0:logout"
+
+
+@pytest.fixture
+def redis_sentinel(private_redis, tmp_path):
+    """A Sentinel watching the private redis-server as service `mymaster`."""
+    port = free_port()
+    conf = tmp_path / "sentinel.conf"
+    conf.write_text(
+        f"port {port}\nbind 127.0.0.1\ndir {tmp_path}\nsentinel monitor mymaster 127.0.0.1 {private_redis.port} 1\n"
+    )
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    proc = spawn([binary, str(conf), "--sentinel"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def knows_primary() -> bool:
+        try:
+            found = redis.Redis(port=port, socket_timeout=0.5).execute_command(
+                "SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"
+            )
+        except redis.RedisError:
+            return False
+        return found is not None and int(found[1]) == private_redis.port
+
+    try:
+        assert eventually(knows_primary), "the sentinel did not start"
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_service_through_sentinel_finds_its_primary(private_redis, redis_sentinel, start_servers):
+    (server,) = start_servers(
+        1, workers=2, **THROTTLES_OFF, REDIS_URL="redis://mymaster/0", REDIS_SENTINELS=redis_sentinel
+    )
+    base = server.url
+    user_create(username="alice")
+    csrf = csrf_token(base)
+
+    alice = login_pair(base, "alice", csrf=csrf)
+    assert me(base, alice.access).json()["username"] == "alice"
+    key = store.session_key(alice.session_id, claims_of(alice.access)["user_id"])
+    assert redis.Redis(port=private_redis.port).get(key) == f"1:{claims_of(alice.access)['user_id']}".encode()
+
+    assert logout(base, alice, csrf=csrf).status_code == 204
+    response = me(base, alice.access)
+    assert (response.status_code, code_of(response)) == (401, "session_revoked")
+    assert redis.Redis(port=private_redis.port).get(key) == b"0:logout"
