@@ -123,9 +123,13 @@ def sync_if_due() -> None:
     try:
         ok = publish_pending(republish_recent=_State.republish)
     except DatabaseError as exc:
-        # Nothing can be revoked while the database is away; Redis keeps answering.
+        # Nothing can be revoked while the database is away, and Redis keeps answering:
+        # try again at the next periodic check, so that a database that times out
+        # costs one slow request per interval, not one per second.
         logger.warning("could not read the revocation outbox: %s", exc)
-        ok = False
+        _State.pending = True
+        _State.retry_at = now + max(poll, RETRY_SECONDS)
+        return
     if ok:
         _State.next_poll = now + poll
         _State.retry_at = 0.0
