@@ -45,7 +45,9 @@ def problems() -> list[str]:
         found.append(f"Redis: cannot reach {settings.REDIS_URL}: {exc}. Start redis-server or set REDIS_URL.")
     # gunicorn forks workers from this process: they must not inherit our sockets.
     connection.close()
-    get_redis_connection(settings.DUOTOKEN["REDIS_ALIAS"]).connection_pool.disconnect()
+    from tokens import store
+
+    store.disconnect()
     return found
 
 

@@ -129,7 +129,12 @@ else:
     _db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     _db["CONN_HEALTH_CHECKS"] = True
 
+# One Redis: redis://host:port/db. Redis Cluster: redis+cluster://host:port (any one
+# node; the rest are discovered). Sentinel: redis://<service name>/db with
+# REDIS_SENTINELS=host:port,host:port. Replicas: REDIS_URL=primary,replica,... (the
+# security state below always reads and writes the primary: a replica can lag).
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])
 _REDIS_OPTIONS = {
     "CLIENT_CLASS": "django_redis.client.DefaultClient",
     # A slow or dead Redis must cost a bounded time, not hang a worker.
@@ -137,6 +142,15 @@ _REDIS_OPTIONS = {
     "SOCKET_TIMEOUT": env.float("REDIS_SOCKET_TIMEOUT", default=0.5),
     "CONNECTION_POOL_KWARGS": {"retry": Retry(NoBackoff(), 1)},
 }
+if REDIS_URL.split("://", 1)[0].endswith("+cluster"):
+    # django-redis has no cluster client; ours hands it a redis-py RedisCluster.
+    _REDIS_OPTIONS["CONNECTION_FACTORY"] = "tokens.store.ClusterConnectionFactory"
+elif REDIS_SENTINELS:
+    _REDIS_OPTIONS.update(
+        CLIENT_CLASS="django_redis.client.SentinelClient",
+        CONNECTION_FACTORY="django_redis.pool.SentinelConnectionFactory",
+        SENTINELS=[(host, int(port)) for host, _, port in (s.rpartition(":") for s in REDIS_SENTINELS)],
+    )
 CACHES = {
     "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL, "OPTIONS": _REDIS_OPTIONS},
     # Security state (session liveness, throttles) lives on this alias. It must never
@@ -244,7 +258,10 @@ DUOTOKEN = {
     "NUM_PROXIES": env.int("AUTH_NUM_PROXIES", default=0),
     "REDIS_ALIAS": "auth",
     "REDIS_KEY_PREFIX": env.str("AUTH_REDIS_PREFIX", default="duotoken"),
-    "SESSION_CACHE_SECONDS": env.int("AUTH_SESSION_CACHE_SECONDS", default=60),
+    # Every process checks the revocation outbox this often (0: never; then run
+    # `manage.py publish_revocations --every N`): the bound on how long an ended
+    # session can still be accepted after Redis missed the revocation.
+    "REVOCATION_POLL_SECONDS": env.float("AUTH_REVOCATION_POLL_SECONDS", default=5),
     "MAX_SESSIONS_PER_USER": env.int("AUTH_MAX_SESSIONS_PER_USER", default=50),
     "DEMO_PAGE": env.bool("AUTH_DEMO_PAGE", default=DEBUG),
     # Fernet key for the private parts of keys stored in the database; by default

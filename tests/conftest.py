@@ -1,9 +1,11 @@
+import time
+
 import pytest
 import redis
 from django.conf import settings
 
 from tokens import keys as signing_keys
-from tokens import store
+from tokens import revocations, store
 
 from . import servers
 from .client import SpaClient
@@ -28,6 +30,12 @@ def _fresh_redis_state():
     if keys:
         client.delete(*keys)
     store._Breaker.down_until = 0.0
+    store._Breaker.outage_seen = False
+    # As if this process had just checked the revocation outbox: query budgets must
+    # not meet the periodic check (tests of that check move it themselves).
+    revocations._State.pending = revocations._State.republish = False
+    revocations._State.next_poll = time.monotonic() + settings.DUOTOKEN["REVOCATION_POLL_SECONDS"]
+    revocations._State.retry_at = 0.0
     yield
     # Key rows roll back with the test; this process's view of them must go too.
     signing_keys.forget()

@@ -16,6 +16,8 @@ os.environ.setdefault("JWT_ALGORITHM", "EdDSA")
 # Query budgets on the hot path must not meet the periodic key-set reload on a slow
 # machine; the tests of that reload set their own interval.
 os.environ.setdefault("AUTH_KEYS_RELOAD_SECONDS", "60")
+# Likewise the periodic check of the revocation outbox (the fault tests set their own).
+os.environ.setdefault("AUTH_REVOCATION_POLL_SECONDS", "60")
 os.environ.setdefault(
     "JWT_PRIVATE_KEY",
     "-----BEGIN PRIVATE KEY-----\n"

@@ -8,6 +8,7 @@ import redis
 from django.conf import settings
 from django.test import override_settings
 
+from tokens import store
 from tokens.models import Session
 
 from .servers import PrivateRedis, free_port
@@ -188,3 +189,48 @@ def test_service_resumes_when_redis_returns_empty(alice, make_spa, time_machine)
             assert owner.login().status_code == 200  # throttles work again
     finally:
         server.kill()
+
+
+def test_hot_path_stays_off_the_database_long_after_the_old_cache_ttl(at_noon, django_assert_num_queries, time_machine):
+    at_noon.me()
+
+    # Revisits after pauses longer than any short cache TTL, across refreshes, for
+    # well past the access token lifetime: every check is answered from Redis.
+    for _ in range(3):
+        time_machine.shift(timedelta(seconds=61))
+        with django_assert_num_queries(0):
+            assert at_noon.me().status_code == 200
+        time_machine.shift(timedelta(seconds=200))
+        with django_assert_num_queries(0):
+            assert at_noon.get("/api/auth/verify/").status_code == 200
+        time_machine.shift(timedelta(seconds=40))
+        assert at_noon.me().json()["code"] == "access_token_expired"
+        assert at_noon.refresh().status_code == 200
+
+
+def test_session_entry_lives_as_long_as_the_session_and_the_snapshot_one_access_lifetime(logged_in, alice):
+    logged_in.me()
+    sid = str(Session.objects.get().pk)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    session_ttl = client.ttl(store.session_key(sid, str(alice.pk)))
+    user_ttl = client.ttl(store.user_key(str(alice.pk)))
+
+    refresh_lifetime = int(settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"].total_seconds())
+    access_lifetime = int(settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"].total_seconds())
+    assert refresh_lifetime - 5 <= session_ttl <= refresh_lifetime + 1
+    assert access_lifetime <= user_ttl <= access_lifetime + 2
+
+
+def test_user_change_without_signals_shows_once_the_access_token_is_renewed(at_noon, alice, make_spa, time_machine):
+    from accounts.models import User
+
+    assert at_noon.me().json()["email"] == alice.email
+    User.objects.filter(pk=alice.pk).update(email="bypass@example.com")
+
+    # Within one access token lifetime the snapshot may still be the old one; any
+    # access token usable after that was minted by a refresh that rewrote it.
+    time_machine.shift(timedelta(seconds=301))
+    assert at_noon.me().json()["code"] == "access_token_expired"
+    assert at_noon.refresh().status_code == 200
+
+    assert at_noon.me().json()["email"] == "bypass@example.com"

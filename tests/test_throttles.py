@@ -66,7 +66,7 @@ def test_throttle_counters_expire_with_their_window(spa, alice):
         assert spa.login().status_code == 429
 
     client = redis.Redis.from_url(settings.REDIS_URL)
-    keys = list(client.scan_iter(match=f"{settings.DUOTOKEN['REDIS_KEY_PREFIX']}:v1:t:*"))
+    keys = list(client.scan_iter(match=f"{settings.DUOTOKEN['REDIS_KEY_PREFIX']}:v2:{{t:*"))
     assert len(keys) == 3  # per IP, per username and IP, per username
     ttls = sorted(client.pttl(key) for key in keys)
     assert 0 < ttls[0] <= ttls[1] <= 60_000 < ttls[2] <= 3_600_000  # the ceiling counts per hour

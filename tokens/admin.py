@@ -134,8 +134,9 @@ def message_sessions_ended(model_admin: admin.ModelAdmin, request: HttpRequest, 
     if not ended.published:
         model_admin.message_user(
             request,
-            "Redis could not be updated: their access tokens may keep working for up to "
-            f"{auth_settings().session_cache_seconds} s. Run the action again to retry.",
+            "Redis could not be updated: the revocation is queued and replayed; until then "
+            "their access tokens may keep working on hosts that still reach Redis, for up to "
+            f"{auth_settings().revocation_poll_seconds:g} s. Run the action again to retry now.",
             messages.ERROR,
         )
 

@@ -60,7 +60,7 @@ class AuthSettings:
     num_proxies: int
     redis_alias: str
     key_prefix: str
-    session_cache_seconds: int
+    revocation_poll_seconds: float
     demo_page: bool
     user_id_claim: str
     token_type_claim: str
@@ -104,7 +104,7 @@ def auth_settings() -> AuthSettings:
         num_proxies=int(ours.get("NUM_PROXIES", 0)),
         redis_alias=ours.get("REDIS_ALIAS", "auth"),
         key_prefix=ours.get("REDIS_KEY_PREFIX", "duotoken"),
-        session_cache_seconds=int(ours.get("SESSION_CACHE_SECONDS", 60)),
+        revocation_poll_seconds=float(ours.get("REVOCATION_POLL_SECONDS", 5)),
         demo_page=bool(ours.get("DEMO_PAGE", False)),
         user_id_claim=jwt.get("USER_ID_CLAIM", "user_id"),
         token_type_claim=jwt.get("TOKEN_TYPE_CLAIM", "token_type"),

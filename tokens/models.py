@@ -153,3 +153,20 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.algorithm} key {self.kid} ({self.state})"
+
+
+class Revocation(models.Model):
+    """The revocation outbox: a session ended in the database. Written in the same
+    transaction as the revocation and replayed into Redis until Redis has taken it
+    (`published_at`); kept a little longer, so that a process that sees Redis fail
+    over can write it again to a promoted replica that may have missed it (see
+    tokens.revocations). No foreign key: the row must outlive a deleted session."""
+
+    session_id = models.UUIDField()
+    user_id = models.CharField(max_length=64)
+    reason = models.CharField(max_length=32)
+    created_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"revocation of session {self.session_id} (not yet in Redis)"

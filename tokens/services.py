@@ -23,13 +23,13 @@ from django.db import connections, router, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 
-from . import clock, keys, store
+from . import clock, keys, revocations, store
 from .clientinfo import client_ip, user_agent
 from .conf import auth_settings
 from .errors import AuthError
 from .events import security_event_record
 from .models import RevokeReason, SecurityEvent, Session, SigningKey, credential_fingerprint
-from .selectors import cache_ttl_for, revoked_ttl, user_snapshot
+from .selectors import cache_ttl_for, snapshot_fields, snapshot_ttl, user_snapshot
 from .throttles import throttle_refresh
 from .tokens import ACCESS, REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair
 
@@ -102,6 +102,7 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
             Session.objects.filter(pk__in=over_limit, revoked_at__isnull=True).update(
                 revoked_at=now, revoke_reason=RevokeReason.SESSION_LIMIT
             )
+            revocations.record(((pk, uid, RevokeReason.SESSION_LIMIT) for pk in over_limit), now=now)
             security_event_record(
                 kind=SecurityEvent.Kind.SESSION_LIMIT,
                 request=request,
@@ -111,12 +112,17 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
             )
     if over_limit:
         # After the commit: Redis must never say "ended" for a session the database
-        # still has alive. A failed publish leaves Redis vouching for them until its
-        # entries expire (AUTH_SESSION_CACHE_SECONDS); the login itself goes ahead.
-        store.mark_revoked(dict.fromkeys(over_limit, RevokeReason.SESSION_LIMIT), ttl=revoked_ttl())
+        # still has alive. A failed publish stays in the outbox and is replayed
+        # (tokens.revocations); the login itself goes ahead.
+        revocations.publish_pending()
         logger.info("user %s reached the session limit: %d session(s) ended", uid, len(over_limit))
-    ttl = cache_ttl_for(absolute)
-    store.remember_session(sid, uid, session_ttl=ttl, user_snapshot=user_snapshot(user), user_ttl=ttl)
+    store.remember_session(
+        sid,
+        uid,
+        session_ttl=cache_ttl_for(min(issued + conf.refresh_lifetime, absolute)),
+        user_snapshot=user_snapshot(user),
+        user_ttl=snapshot_ttl(),
+    )
     return _issue(sid, uid, 1, issued, absolute, now, kid)
 
 
@@ -211,20 +217,22 @@ def _advance(
         return row[0] if row else None
 
 
-def _user_credential(user_id: str) -> str:
-    """The credential fingerprint a session of this user must carry to be rotated.
+def _user_credential(user_id: str) -> tuple[str, list]:
+    """The credential fingerprint a session of this user must carry to be rotated,
+    and the user's snapshot (read in the same query, for Redis).
 
     An inactive or deleted user has none: their sessions are ended here for good,
     whichever way `is_active` was changed (QuerySet.update() sends no signal)."""
     User = get_user_model()
-    row = User._default_manager.filter(pk=user_id).values_list("password", "is_active").first()
+    fields = snapshot_fields()
+    row = User._default_manager.filter(pk=user_id).values_list("password", *fields).first()
     if row is None:
         raise AuthError("refresh_token_invalid")  # the user is gone, and so are their sessions
-    password, is_active = row
-    if not is_active:
+    password, *snapshot = row
+    if not snapshot[fields.index("is_active")]:
         sessions_revoke(reason=RevokeReason.USER_DEACTIVATED, user=user_id)
         raise AuthError("session_revoked")
-    return credential_fingerprint(password)
+    return credential_fingerprint(password), snapshot
 
 
 def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSession:
@@ -236,7 +244,7 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
 
     # One indexed read: rotation refuses a session whose user is inactive or whose
     # password hash changed since login, even if no signal ever told us.
-    credential = _user_credential(uid)
+    credential, snapshot = _user_credential(uid)
     now = clock.now()
     issued = clock.next_whole_second(now)
     # The claims were signed from the row, so `sx` is its absolute expiry.
@@ -252,6 +260,15 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
         credential=credential,
     )
     if kid is not None:
+        # The session's Redis entry lives as long as its new idle expiry, and the user
+        # snapshot is written afresh: a usable access token always finds both.
+        store.remember_session(
+            sid,
+            uid,
+            session_ttl=cache_ttl_for(min(issued + conf.refresh_lifetime, absolute)),
+            user_snapshot=snapshot,
+            user_ttl=snapshot_ttl(),
+        )
         return _issue(sid, uid, gen + 1, issued, absolute, now, kid)
     return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request, credential=credential)
 
@@ -292,6 +309,7 @@ def _revoke_for_reuse(*, session: Session, gen: int, request: HttpRequest) -> No
             revoked_at=now, revoke_reason=RevokeReason.REUSE
         )
         if ended:
+            revocations.record([(session.pk, session.user_id, RevokeReason.REUSE)], now=now)
             security_event_record(
                 kind=SecurityEvent.Kind.REFRESH_REUSE,
                 request=request,
@@ -306,7 +324,7 @@ def _revoke_for_reuse(*, session: Session, gen: int, request: HttpRequest) -> No
                     "replay": {"ip": client_ip(request), "user_agent": user_agent(request)},
                 },
             )
-    store.mark_revoked({str(session.pk): RevokeReason.REUSE}, ttl=revoked_ttl())
+    revocations.publish_pending()
     logger.warning("refresh token reuse: session %s ended (generation %s presented)", session.pk, gen)
 
 
@@ -314,8 +332,9 @@ class Revoked(list):
     """The ids of the sessions a revocation ended, plus whether Redis was told.
 
     `published` False means the database (the record) has ended them but Redis could
-    not be written and may vouch for them until its entries expire (at most
-    AUTH_SESSION_CACHE_SECONDS); API callers answer 503 so the client retries, and
+    not be written: the revocation waits in the outbox, and a process that still
+    reads that Redis may accept the session until it replays the outbox (at most
+    AUTH_REVOCATION_POLL_SECONDS). API callers answer 503 so the client retries, and
     the retry publishes again.
     """
 
@@ -332,8 +351,9 @@ def sessions_revoke(
     """End live sessions, by id and/or all of a user's (optionally only those not
     opened with the credential `except_credential`); returns the ids ended.
 
-    The database is written first (it is the record), then Redis, so that a Redis
-    restart can never bring an ended session back.
+    The database is written first (it is the record), with an outbox row per ended
+    session in the same transaction, then Redis, so that a Redis restart can never
+    bring an ended session back and a Redis that missed the write is told later.
     """
     scope = Session.objects.all()
     if session_ids is not None:
@@ -345,16 +365,14 @@ def sessions_revoke(
         scope = scope.exclude(credential=except_credential)
     now = clock.now()
     with transaction.atomic():
-        ended = Revoked(
-            str(pk) for pk in scope.filter(revoked_at__isnull=True).select_for_update().values_list("pk", flat=True)
-        )
+        rows = list(scope.filter(revoked_at__isnull=True).select_for_update().values_list("pk", "user_id"))
+        ended = Revoked(str(pk) for pk, _ in rows)
         if ended:
             Session.objects.filter(pk__in=ended, revoked_at__isnull=True).update(revoked_at=now, revoke_reason=reason)
-    # Publish every revocation in scope that Redis might still contradict, not just
-    # these: a retry after a failed publish (Redis slow or away) repairs it.
-    recent = now - timedelta(seconds=auth_settings().session_cache_seconds + 5)
-    entries = dict(scope.filter(revoked_at__gte=recent).values_list("pk", "revoke_reason"))
-    ended.published = store.mark_revoked({str(pk): why for pk, why in entries.items()}, ttl=revoked_ttl())
+            revocations.record(((pk, uid, reason) for pk, uid in rows), now=now)
+    # The whole outbox, not just these: a retry after a failed publish (Redis slow
+    # or away) repairs it, whichever process queued it.
+    ended.published = revocations.publish_pending()
     return ended
 
 

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from . import store
+from . import clock, revocations, store
 from .models import RevokeReason, Session, credential_fingerprint
 
 # Set on a user instance by a password-hash upgrade at login (accounts.models.User
@@ -43,8 +43,10 @@ def _user_saved(sender, instance, created, update_fields=None, **kwargs):
 
 @receiver(post_delete, sender=Session)
 def _session_deleted(sender, instance, **kwargs):
-    # A deleted session (user deleted, or cleanup) must not live on in Redis.
+    # A deleted session (user deleted, or cleanup) must not live on in Redis; if
+    # Redis cannot be told now, the outbox row (deleted with the session's
+    # transaction if that rolls back) is replayed later.
     if not instance.is_revoked:
-        from .selectors import revoked_ttl
-
-        store.mark_revoked({str(instance.pk): "deleted"}, ttl=revoked_ttl())
+        sid, uid = str(instance.pk), str(instance.user_id)
+        if not store.mark_revoked({(sid, uid): "deleted"}, ttl=revocations.revoked_ttl()):
+            revocations.record([(sid, uid, "deleted")], now=clock.now())

@@ -4,11 +4,14 @@ Redis is the hot path, never the record: a missing key means "ask the database",
 and any Redis failure raises `StoreUnavailable` so callers can fall back to the
 database or answer 503. Nothing here swallows an error.
 
-Keys (all under ``<prefix>:v1:``):
-  s:<session id>      "1:<user id>" while the session is alive, "0:<reason>" once revoked
-  u:<user id>         JSON snapshot of the user's cached fields
-  t:<scope>:<ident>   fixed-window throttle counter (":strikes" for its back-off count)
-  k:<ident>           a username has logged in from this IP before (skips the ceiling)
+Keys (all under ``<prefix>:v2:``). The part in braces is a Redis Cluster hash tag:
+every command below touches keys of one slot only, so the same layout works on one
+Redis, behind Sentinel, and on a cluster.
+  {u<user id>}:s:<session id>   "1:<user id>" while the session is alive, "0:<reason>" once revoked
+  {u<user id>}:u                JSON snapshot of the user's cached fields
+  {t:<scope>:<ident>}           fixed-window throttle counter (":strikes" for its back-off count)
+  {t:login_user:<ident>}:k:<ident>  a username has logged in from this IP before (skips the ceiling)
+The session check is one MGET of the first two, which share their user's slot.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django_redis import get_redis_connection
-from redis import Redis
+from django_redis.pool import ConnectionFactory
+from redis import Redis, RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import RedisError
 
@@ -49,43 +53,39 @@ class SessionEntry:
 
 
 _THROTTLE_LUA = """
--- KEYS: per bucket its counter and its strike counter, then the skip marker.
--- ARGV: bucket count, index of the bucket the marker skips (0: none), longest
--- block (ms), then per bucket: limit, window (ms), back-off (0/1).
-local count, skip, max_block = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-if skip > 0 and redis.call('EXISTS', KEYS[2 * count + 1]) == 0 then skip = 0 end
-local wait, over = 0, 0
-for i = 1, count do
-  if i ~= skip then
-    local key, strikes = KEYS[2 * i - 1], KEYS[2 * i]
-    local limit = tonumber(ARGV[3 * i + 1])
-    local window = tonumber(ARGV[3 * i + 2])
-    local backoff = tonumber(ARGV[3 * i + 3])
-    local n = redis.call('INCR', key)
-    if n == 1 then redis.call('PEXPIRE', key, window) end
-    if n > limit then
-      if n == limit + 1 then
-        over = i
-        if backoff == 1 then
-          -- Each time the ceiling is reached again the block doubles.
-          local k = redis.call('INCR', strikes)
-          redis.call('PEXPIRE', strikes, max_block)
-          local block = math.min(window * math.pow(2, k - 1), max_block)
-          redis.call('PEXPIRE', key, string.format('%d', block))
-        end
-      end
-      local ttl = redis.call('PTTL', key)
-      if ttl < 0 then redis.call('PEXPIRE', key, window); ttl = window end
-      if ttl > wait then wait = ttl end
-    end
+-- One bucket per call, so that a call's keys share one cluster slot.
+-- KEYS: the counter, its strike counter, the skip marker (the counter itself when
+-- there is none). ARGV: limit, window (ms), back-off (0/1), longest block (ms),
+-- skip (0/1).
+local key, strikes, marker = KEYS[1], KEYS[2], KEYS[3]
+local limit, window, backoff = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local max_block, skip = tonumber(ARGV[4]), tonumber(ARGV[5])
+if skip == 1 and redis.call('EXISTS', marker) == 1 then return {0, 0} end
+local n = redis.call('INCR', key)
+if n == 1 then redis.call('PEXPIRE', key, window) end
+if n <= limit then return {0, 0} end
+local over = 0
+if n == limit + 1 then
+  over = 1
+  if backoff == 1 then
+    -- Each time the ceiling is reached again the block doubles.
+    local k = redis.call('INCR', strikes)
+    redis.call('PEXPIRE', strikes, max_block)
+    local block = math.min(window * math.pow(2, k - 1), max_block)
+    redis.call('PEXPIRE', key, string.format('%d', block))
   end
 end
-return {wait, over}
+local ttl = redis.call('PTTL', key)
+if ttl < 0 then redis.call('PEXPIRE', key, window); ttl = window end
+return {ttl, over}
 """
 
 
 class _Breaker:
     down_until = 0.0
+    # Set by every failure, taken by tokens.revocations: a process that has seen
+    # Redis fail replays the revocation outbox before it trusts Redis again.
+    outage_seen = False
 
     @classmethod
     def check(cls) -> None:
@@ -95,7 +95,18 @@ class _Breaker:
     @classmethod
     def trip(cls, exc: Exception) -> None:
         cls.down_until = time.time() + BREAKER_SECONDS
+        cls.outage_seen = True
         logger.warning("redis unavailable: %s", exc)
+
+
+def is_marked_down() -> bool:
+    return time.time() < _Breaker.down_until
+
+
+def take_outage_seen() -> bool:
+    """True once after any Redis failure in this process."""
+    seen, _Breaker.outage_seen = _Breaker.outage_seen, False
+    return seen
 
 
 _scripts: dict[str, Script] = {}
@@ -107,16 +118,30 @@ def _redis(*, respect_breaker: bool = True) -> Redis:
     return get_redis_connection(auth_settings().redis_alias)
 
 
+def disconnect() -> None:
+    """Close this process's Redis sockets (before gunicorn forks its workers)."""
+    client = get_redis_connection(auth_settings().redis_alias)
+    if isinstance(client, RedisCluster):
+        client.disconnect_connection_pools()
+    else:
+        client.connection_pool.disconnect()
+
+
 def _key(*parts: str) -> str:
-    return ":".join((auth_settings().key_prefix, "v1", *parts))
+    return ":".join((auth_settings().key_prefix, "v2", *parts))
 
 
-def session_key(session_id: str) -> str:
-    return _key("s", session_id)
+def _user_tag(user_id: str) -> str:
+    # The hash tag that puts a user's sessions and snapshot in one cluster slot.
+    return f"{{u{user_id}}}"
+
+
+def session_key(session_id: str, user_id: str) -> str:
+    return _key(_user_tag(user_id), "s", session_id)
 
 
 def user_key(user_id: str) -> str:
-    return _key("u", user_id)
+    return _key(_user_tag(user_id), "u")
 
 
 def _parse_session(raw: bytes | None) -> SessionEntry | None:
@@ -128,10 +153,14 @@ def _parse_session(raw: bytes | None) -> SessionEntry | None:
     return SessionEntry(alive=False, reason=rest)
 
 
+def _dump(snapshot: list) -> str:
+    return json.dumps(snapshot, separators=(",", ":"))
+
+
 def read_session(session_id: str, user_id: str) -> tuple[SessionEntry | None, list | None]:
-    """The hot path: one round trip for the session's liveness and the user snapshot."""
+    """The hot path: one round trip (one slot) for the session's liveness and the user snapshot."""
     try:
-        raw_session, raw_user = _redis().mget(session_key(session_id), user_key(user_id))
+        raw_session, raw_user = _redis().mget(session_key(session_id, user_id), user_key(user_id))
     except RedisError as exc:
         _Breaker.trip(exc)
         raise StoreUnavailable(str(exc)) from exc
@@ -142,13 +171,18 @@ def remember_session(
     session_id: str, user_id: str, *, session_ttl: int, user_snapshot: list | None = None, user_ttl: int = 0
 ) -> None:
     """Cache a live session (and optionally its user). Best effort by design: a
-    missing entry only costs a database query, it never grants anything."""
+    missing entry only costs a database query, it never grants anything.
+
+    An existing entry keeps its value (NX: never overwrite a revocation that raced
+    ahead of us) but gets the longer of the two lifetimes (GT), so that a refresh,
+    which moves the idle expiry on, keeps the entry as long as the session."""
     try:
         pipe = _redis().pipeline(transaction=False)
-        # NX: never overwrite a revocation that raced ahead of us.
-        pipe.set(session_key(session_id), f"{ALIVE}:{user_id}", ex=max(1, session_ttl), nx=True)
+        key = session_key(session_id, user_id)
+        pipe.set(key, f"{ALIVE}:{user_id}", ex=max(1, session_ttl), nx=True)
+        pipe.expire(key, max(1, session_ttl), gt=True)
         if user_snapshot is not None:
-            pipe.set(user_key(user_id), json.dumps(user_snapshot, separators=(",", ":")), ex=max(1, user_ttl))
+            pipe.set(user_key(user_id), _dump(user_snapshot), ex=max(1, user_ttl))
         pipe.execute()
     except (RedisError, StoreUnavailable) as exc:
         if isinstance(exc, RedisError):
@@ -158,27 +192,29 @@ def remember_session(
 
 def remember_user(user_id: str, snapshot: list, *, ttl: int) -> None:
     try:
-        _redis().set(user_key(user_id), json.dumps(snapshot, separators=(",", ":")), ex=max(1, ttl))
+        _redis().set(user_key(user_id), _dump(snapshot), ex=max(1, ttl))
     except (RedisError, StoreUnavailable) as exc:
         if isinstance(exc, RedisError):
             _Breaker.trip(exc)
         logger.info("could not cache user %s: %s", user_id, exc)
 
 
-def mark_revoked(entries: Mapping[str, str], *, ttl: int) -> bool:
-    """Write revocations ({session id: reason}) after the database has committed them.
+def mark_revoked(entries: Mapping[tuple[str, str], str], *, ttl: int) -> bool:
+    """Write revocations ({(session id, user id): reason}) after the database has
+    committed them.
 
     Tried even while the breaker is open, and once more on failure: a stale "alive"
     entry is the one Redis state that could grant access. Returns False when Redis
-    could not be written; the entry then expires within AUTH_SESSION_CACHE_SECONDS.
+    could not be written; the caller's outbox rows (tokens.revocations) then stay
+    and are replayed until Redis takes them.
     """
     if not entries:
         return True
     for attempt in (1, 2):
         try:
             pipe = _redis(respect_breaker=False).pipeline(transaction=False)
-            for sid, reason in entries.items():
-                pipe.set(session_key(sid), f"{REVOKED}:{reason}", ex=max(1, ttl))
+            for (sid, uid), reason in entries.items():
+                pipe.set(session_key(sid, uid), f"{REVOKED}:{reason}", ex=max(1, ttl))
             pipe.execute()
             return True
         except RedisError as exc:
@@ -217,39 +253,46 @@ MAX_BLOCK_SECONDS = 24 * 3600
 
 
 def _throttle_key(scope: str, ident: str) -> str:
-    return _key("t", scope, _ident(ident))
+    return _key(f"{{t:{scope}:{_ident(ident)}}}")
 
 
 def login_known_key(username: str, ip: str) -> str:
-    return _key("k", _ident(f"{username.casefold()}|{ip}"))
+    # In the slot of the per-username login ceiling, whose count it skips.
+    tag = f"{{t:login_user:{_ident(username.casefold())}}}"
+    return _key(tag, "k", _ident(f"{username.casefold()}|{ip}"))
 
 
 def throttle_hit(buckets: Sequence[Bucket], *, skip: tuple[int, str] | None = None) -> tuple[float, int]:
-    """Count one hit in each bucket, atomically, in one round trip.
+    """Count one hit in each bucket, each atomically, one script call per bucket
+    (a bucket's keys share a cluster slot; different buckets need not).
 
     `skip` is (1-based bucket index, key): that bucket is not counted at all when the
-    key exists. Returns (seconds to wait, 0) when allowed, (seconds > 0, n) when
-    refused, where n is the 1-based index of a bucket that has just gone over its
-    limit (0 if it was already over), so the caller logs one event per window rather
-    than one per hit.
+    key exists (the key must be in the bucket's slot). Returns (seconds to wait, 0)
+    when allowed, (seconds > 0, n) when refused, where n is the 1-based index of a
+    bucket that has just gone over its limit (0 if it was already over), so the
+    caller logs one event per window rather than one per hit.
     """
-    keys: list[str] = []
-    args: list[int] = [len(buckets), skip[0] if skip else 0, MAX_BLOCK_SECONDS * 1000]
-    for bucket in buckets:
-        key = _throttle_key(bucket.scope, bucket.ident)
-        keys += [key, key + ":strikes"]
-        args += [bucket.rate.limit, bucket.rate.seconds * 1000, int(bucket.backoff)]
-    keys.append(skip[1] if skip else _key("none"))
+    wait_ms, over = 0, 0
     try:
         client = _redis()
         script = _scripts.get("throttle")
         if script is None:
             script = _scripts["throttle"] = client.register_script(_THROTTLE_LUA)
-        wait_ms, over = script(keys=keys, args=args, client=client)
+        for index, bucket in enumerate(buckets, start=1):
+            key = _throttle_key(bucket.scope, bucket.ident)
+            skips = skip is not None and skip[0] == index
+            marker = skip[1] if skip is not None and skips else key
+            args = [bucket.rate.limit, bucket.rate.seconds * 1000, int(bucket.backoff), MAX_BLOCK_SECONDS * 1000]
+            bucket_wait, bucket_over = script(
+                keys=[key, key + ":strikes", marker], args=[*args, int(skips)], client=client
+            )
+            wait_ms = max(wait_ms, int(bucket_wait))
+            if int(bucket_over) and not over:
+                over = index
     except RedisError as exc:
         _Breaker.trip(exc)
         raise StoreUnavailable(str(exc)) from exc
-    return int(wait_ms) / 1000.0, int(over)
+    return wait_ms / 1000.0, over
 
 
 def login_known_remember(username: str, ip: str, *, ttl: int) -> None:
@@ -262,3 +305,28 @@ def login_known_remember(username: str, ip: str, *, ttl: int) -> None:
         if isinstance(exc, RedisError):
             _Breaker.trip(exc)
         logger.info("could not remember a known login address: %s", exc)
+
+
+class ClusterConnectionFactory(ConnectionFactory):
+    """django-redis has no cluster client: this factory hands it a redis-py
+    RedisCluster for a ``redis+cluster://host:port`` (or ``rediss+cluster://``)
+    location. One client per location and process; it learns the other nodes and
+    follows slot moves and failovers by itself."""
+
+    _clusters: dict[str, RedisCluster] = {}
+
+    def connect(self, url: str) -> RedisCluster:
+        client = self._clusters.get(url)
+        if client is None:
+            params = self.make_connection_params(url)
+            params.pop("url")
+            params.pop("parser_class", None)
+            retry = self.pool_cls_kwargs.get("retry")
+            if retry is not None:
+                params["retry"] = retry
+            plain = url.replace("+cluster://", "://", 1)
+            client = self._clusters[url] = RedisCluster.from_url(plain, **params)
+        return client
+
+    def disconnect(self, connection: RedisCluster) -> None:
+        connection.disconnect_connection_pools()

@@ -1,9 +1,12 @@
 """Redis killed, flushed and slow, on a private redis-server (never the shared one).
 
 The contract under a Redis fault: authenticated requests answer correctly from the
-database or 503; no revoked token is ever accepted; refresh succeeds durably or
-answers 503 `service_unavailable`; login fails closed (503); and when Redis is back
-the service resumes by itself, with revocation and reuse detection intact.
+database or 503; no revoked token is accepted, except that a Redis which missed a
+revocation and kept the session's "alive" entry may be believed, by a process that
+never saw it fail, until that process's next outbox check
+(AUTH_REVOCATION_POLL_SECONDS); refresh succeeds durably or answers 503
+`service_unavailable`; login fails closed (503); and when Redis is back the service
+resumes by itself, with revocation and reuse detection intact.
 """
 
 from __future__ import annotations
@@ -15,8 +18,12 @@ from collections import Counter
 import pytest
 import redis
 import requests
+from django.conf import settings
+from django.core.management import call_command
+from django.test import override_settings
 
 from tests.factories import user_create
+from tokens import revocations, store
 from tokens.models import Session
 
 from .conftest import (
@@ -119,7 +126,12 @@ class RevokedProbe(threading.Thread):
 @pytest.fixture
 def redis_servers(private_redis, start_servers):
     """Two instances on the private Redis, with a 1 s grace window."""
-    env = {**THROTTLES_OFF, "REDIS_URL": private_redis.url, "AUTH_REFRESH_GRACE_SECONDS": "1"}
+    env = {
+        **THROTTLES_OFF,
+        "REDIS_URL": private_redis.url,
+        "AUTH_REFRESH_GRACE_SECONDS": "1",
+        "AUTH_REVOCATION_POLL_SECONDS": "1",
+    }
     return start_servers(2, **env)
 
 
@@ -183,6 +195,8 @@ def test_redis_killed_mid_run_answers_from_database_or_503_and_resumes_empty(pri
         assert me(base, pair_from(refresh(base, client.pair.refresh, csrf=csrf)).access).status_code == 200
     assert sum(client.answers["refresh", 200, None] for client in clients) > 0
     assert set(probe.answers) <= {("me", 401, "session_revoked"), ("refresh", 401, "session_revoked")}
+    # The logout Redis missed while it was down was replayed into the new Redis.
+    assert eventually(lambda: revocations.waiting() == 0, timeout=20)
 
     # Revoked and rotated stay dead after Redis came back empty; reuse still detected.
     for pair in (gone, late):
@@ -311,3 +325,109 @@ def test_logout_while_redis_is_slow_is_not_undone_when_redis_heals(private_redis
     response = me(base, late.access)
     assert (response.status_code, code_of(response)) == (401, "session_revoked")
     proxy.stop()
+
+
+def _stale_entry(port: int, pair: Pair) -> str | None:
+    raw = redis.Redis(port=port).get(store.session_key(pair.session_id, claims_of(pair.access)["user_id"]))
+    return raw.decode() if raw is not None else None
+
+
+@pytest.fixture
+def partitioned(private_redis, start_servers):
+    """Host A reaches Redis through a proxy the test can cut; host B reaches it
+    directly. Alice's session is cached alive; then A is cut off and she logs out
+    through A: the database ends the session, Redis keeps its "alive" entry."""
+
+    def setup(*, poll_a: str, poll_b: str, workers_a: int = 2):
+        proxy = TcpProxy(private_redis.port).start()
+        (host_a,) = start_servers(
+            1,
+            workers=workers_a,
+            **THROTTLES_OFF,
+            AUTH_REVOCATION_POLL_SECONDS=poll_a,
+            REDIS_URL=f"redis://127.0.0.1:{proxy.port}/0",
+        )
+        (host_b,) = start_servers(
+            1, workers=2, **THROTTLES_OFF, AUTH_REVOCATION_POLL_SECONDS=poll_b, REDIS_URL=private_redis.url
+        )
+        user_create(username="alice")
+        csrf = csrf_token(host_a.url)
+        pair = login_pair(host_a.url, "alice", csrf=csrf)
+        assert me(host_b.url, pair.access).status_code == 200
+        assert _stale_entry(private_redis.port, pair) == f"1:{claims_of(pair.access)['user_id']}"
+
+        proxy.cut()
+        response = logout(host_a.url, pair, csrf=csrf)
+        assert (response.status_code, code_of(response)) == UNAVAILABLE, response.text
+        assert Session.objects.get(pk=pair.session_id).revoke_reason == "logout"
+        assert revocations.waiting() == 1
+        assert _stale_entry(private_redis.port, pair) == f"1:{claims_of(pair.access)['user_id']}"
+        # Host A, cut off, answers from the database: refused at once.
+        response = me(host_a.url, pair.access)
+        assert (response.status_code, code_of(response)) == (401, "session_revoked")
+        return proxy, host_a, host_b, pair
+
+    proxies: list[TcpProxy] = []
+
+    def tracked(**polls):
+        proxy, *rest = setup(**polls)
+        proxies.append(proxy)
+        return (proxy, *rest)
+
+    yield tracked
+    for proxy in proxies:
+        proxy.stop()
+
+
+def test_partition_during_logout_other_host_refuses_from_its_next_outbox_check(private_redis, partitioned):
+    proxy, host_a, host_b, pair = partitioned(poll_a="1", poll_b="1")
+
+    # Host B never lost Redis; within its 1 s outbox check it replays the logout.
+    assert eventually(lambda: code_of(me(host_b.url, pair.access)) == "session_revoked", timeout=20)
+    assert _stale_entry(private_redis.port, pair) == "0:logout"
+    assert revocations.waiting() == 0
+    answers = Counter((r.status_code, code_of(r)) for r in (me(host_b.url, pair.access) for _ in range(20)))
+    assert answers == Counter({(401, "session_revoked"): 20})
+
+    # Healed, and then flushed: the database still says ended.
+    proxy.restore()
+    assert eventually(lambda: code_of(me(host_a.url, pair.access)) == "session_revoked")
+    redis.Redis(port=private_redis.port).flushall()
+    for host in (host_a, host_b):
+        response = me(host.url, pair.access)
+        assert (response.status_code, code_of(response)) == (401, "session_revoked")
+
+
+def test_partition_during_logout_without_polling_the_sweep_command_ends_it(private_redis, partitioned):
+    _, _, host_b, pair = partitioned(poll_a="0", poll_b="0")
+    # No periodic check on B: it believes the stale entry until the sweep runs.
+    assert me(host_b.url, pair.access).status_code == 200
+
+    caches = {alias: {**conf, "LOCATION": private_redis.url} for alias, conf in settings.CACHES.items()}
+    with override_settings(CACHES=caches):
+        call_command("publish_revocations")
+
+    response = me(host_b.url, pair.access)
+    assert (response.status_code, code_of(response)) == (401, "session_revoked")
+    assert _stale_entry(private_redis.port, pair) == "0:logout"
+    assert revocations.waiting() == 0
+
+
+def test_partition_heals_the_cut_off_host_replays_on_reconnect(private_redis, partitioned):
+    # No process polls: only host A's worker, which saw Redis fail, can replay, and
+    # it does so on its first request once it can reach Redis again.
+    proxy, host_a, host_b, pair = partitioned(poll_a="0", poll_b="0", workers_a=1)
+    assert me(host_b.url, pair.access).status_code == 200  # the stale entry, believed
+
+    proxy.restore()
+
+    def a_request_replayed_it() -> bool:
+        response = me(host_a.url, pair.access)
+        assert (response.status_code, code_of(response)) == (401, "session_revoked")
+        return _stale_entry(private_redis.port, pair) == "0:logout"
+
+    assert eventually(a_request_replayed_it)
+
+    response = me(host_b.url, pair.access)
+    assert (response.status_code, code_of(response)) == (401, "session_revoked")
+    assert revocations.waiting() == 0

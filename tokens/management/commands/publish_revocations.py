@@ -1,0 +1,37 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import close_old_connections
+
+from tokens.revocations import publish_pending, waiting
+
+
+class Command(BaseCommand):
+    help = (
+        "Write every revocation Redis has not taken yet (the outbox) to Redis. Run once (cron), or with "
+        "--every N as a sidecar: then AUTH_REVOCATION_POLL_SECONDS=0 takes the periodic check off the web processes."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--every", type=float, default=0.0, help="Keep running, publishing every this many seconds (default: once)."
+        )
+
+    def handle(self, *args, **options):
+        every = options["every"]
+        if every < 0:
+            raise CommandError("--every must not be negative.")
+        while True:
+            queued = waiting()
+            if publish_pending():
+                if queued or not every:
+                    self.stdout.write(f"Published {queued} revocation(s); none is waiting.")
+            else:
+                message = f"Redis could not be written: {waiting()} revocation(s) still waiting."
+                if not every:
+                    raise CommandError(message)
+                self.stderr.write(message)
+            if not every:
+                return
+            close_old_connections()
+            time.sleep(every)
