@@ -110,3 +110,16 @@ def test_no_access_cookie_is_not_authenticated_even_with_a_refresh_cookie(at_noo
 
     assert response.status_code == 401
     assert response.json() == {"detail": "Authentication credentials were not provided.", "code": "not_authenticated"}
+
+
+def test_refresh_says_whether_it_rotated_or_replayed_the_same_successor(at_noon, make_spa):
+    other_tab = make_spa()
+    other_tab.set_cookie("refresh", at_noon.cookie("refresh"))
+
+    first = at_noon.refresh()
+    second = other_tab.refresh()
+
+    assert (first.status_code, first["Duotoken-Refresh"]) == (200, "rotated")
+    assert (second.status_code, second["Duotoken-Refresh"]) == (200, "replayed")
+    assert second.cookies["dt_refresh"].value == first.cookies["dt_refresh"].value
+    assert Session.objects.get().generation == 2

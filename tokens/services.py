@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -39,6 +39,9 @@ class IssuedSession:
     user_id: str
     pair: TokenPair
     absolute_expires_at: datetime
+    # True when a refresh lost the race inside the grace window and got the same
+    # successor as the one that won, rather than moving the generation itself.
+    replayed: bool = False
 
 
 def security_event_record(
@@ -205,7 +208,8 @@ def _after_lost_rotation(*, sid: str, uid: str, gen: int, now: datetime, request
     grace = auth_settings().grace
     if session.generation == gen + 1 and now - session.rotated_at <= grace:
         # A parallel or replayed refresh by the owner: hand back the same successor.
-        return _issue(sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now)
+        issued = _issue(sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now)
+        return replace(issued, replayed=True)
     _revoke_for_reuse(session=session, gen=gen, request=request)
     raise AuthError("refresh_token_reused")
 
