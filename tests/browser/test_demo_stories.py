@@ -14,8 +14,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.parametrize("gunicorn", [DEMO_SER
 
 OWN_LANE = "#timeline g.lane[data-tab=self]"
 OTHER_LANE = "#timeline g.lane[data-tab=other]"
-# Set to a path to keep a picture of the timeline story (the README's is made so).
-SCREENSHOT = os.environ.get("DEMO_SCREENSHOT")
+# Set to a directory to keep pictures of the stories (the README's is made so).
+SCREENSHOTS = os.environ.get("DEMO_SCREENSHOTS")
 
 
 def lane_counts(page, lane: str = OWN_LANE) -> dict[str, int]:
@@ -116,14 +116,13 @@ def test_second_tab_race_at_one_expiry_makes_one_rotation_and_one_grace_replay(a
     session = Session.objects.get()
     assert session.revoked_at is None
     assert profile.page_errors == []
-    if SCREENSHOT:
-        keep_picture(first, SCREENSHOT)
+    if SCREENSHOTS:
+        keep_picture(first, "#live", "demo-timeline.png")
 
 
-def keep_picture(page, path: str) -> None:
-    """The summary and the timeline, as the README shows them."""
+def keep_picture(page, selector: str, name: str) -> None:
     page.set_viewport_size({"width": 1000, "height": 900})
-    page.locator("#live").screenshot(path=path)
+    page.locator(selector).screenshot(path=os.path.join(SCREENSHOTS, name))
 
 
 def test_play_the_thief_ends_the_session_in_every_tab_and_shows_the_log_line(alice, browsing):
@@ -157,3 +156,5 @@ def test_play_the_thief_ends_the_session_in_every_tab_and_shows_the_log_line(ali
     # The generations in the line are the ones the database recorded.
     assert f"generation {session.generation - 1} presented while generation {session.generation}" in line
     assert profile.page_errors == []
+    if SCREENSHOTS:
+        keep_picture(first, "main", "demo-thief.png")

@@ -25,6 +25,9 @@ let state = null; // the last answer of STATE_PATH, with `offset` (server clock 
 // tabs, so that two tabs meeting one expiry really do race (see "Two tabs").
 let racing = location.hash === "#race";
 let raceTimer = null;
+// During a race: the tabs that have met the expiry and are about to refresh.
+let raceRound = null; // {seen: Set of tab names, wake: function}
+const RACE_WAIT_MS = 3000;
 
 function record(event) {
   const stamped = { t: Date.now(), ...event };
@@ -44,6 +47,7 @@ async function watchedFetch(input, init) {
     awaitingRetry.set(path, awaitingRetry.get(path) - 1);
     retry = true;
   }
+  if (raceRound && path.endsWith("/refresh/")) await waitForTheOtherTab();
   const response = await fetch(input, init);
   if (!watched) return response;
   let code = null;
@@ -104,6 +108,7 @@ function show(view) {
   document.body.dataset.view = view;
   $("login-view").hidden = view !== "login";
   $("app-view").hidden = view !== "app";
+  $("app-summary").hidden = view !== "app";
 }
 
 function showLogin(message = "") {
@@ -204,18 +209,45 @@ async function armRace() {
   scheduleRace(at);
 }
 
+// Whichever tab's timer fires first says "go" and both call at once: a tab in the
+// background may have its timers delayed by the browser, but not its messages.
 function scheduleRace(at) {
   setRacing(true);
   clearTimeout(raceTimer);
   $("race-status").textContent = `Both tabs call in ${((at - Date.now()) / 1000).toFixed(1)} s, just after the expiry.`;
-  raceTimer = setTimeout(
-    action(async () => {
+  raceTimer = setTimeout(() => {
+    demoChannel.postMessage({ type: "go", tab: TAB });
+    runRace();
+  }, Math.max(0, at - Date.now()));
+}
+
+// The staging of the race: a tab that met the expiry holds its refresh until the
+// other tab has met it too, so both present the same refresh token, however the
+// machine schedules them. (Without this, a slow tab could find the new cookies
+// already in place, and refresh from those or not at all.)
+function waitForTheOtherTab() {
+  const round = raceRound;
+  demoChannel.postMessage({ type: "at-refresh", tab: TAB });
+  if (round.seen.size > 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, RACE_WAIT_MS);
+    round.wake = () => (clearTimeout(timer), resolve());
+  });
+}
+
+function runRace() {
+  if (raceTimer === null) return;
+  clearTimeout(raceTimer);
+  raceTimer = null;
+  raceRound = { seen: new Set(), wake: () => {} };
+  action(async () => {
+    try {
       await client.me();
-      $("race-status").textContent =
-        "Done: one tab's refresh rotated the session, the other got the same successor. Both are still logged in.";
-    }),
-    Math.max(0, at - Date.now()),
-  );
+    } finally {
+      raceRound = null;
+    }
+    $("race-status").textContent = "Done: both tabs are still logged in. The timeline shows what each refresh got.";
+  })();
 }
 
 // ---- Play the thief ---------------------------------------------------------------
@@ -285,6 +317,11 @@ demoChannel.addEventListener("message", ({ data }) => {
     if (data.race && document.body.dataset.view === "app") action(armRace)();
   } else if (data.type === "arm") {
     scheduleRace(data.at);
+  } else if (data.type === "go") {
+    runRace();
+  } else if (data.type === "at-refresh" && raceRound) {
+    raceRound.seen.add(data.tab);
+    raceRound.wake();
   } else if (data.type === "thief") {
     showSecurityEvent(data.event);
     // The session is over; this tab finds out on its next call, so make it now.

@@ -168,7 +168,7 @@ export class Timeline {
           mark.setAttribute("data-kind", "ended");
           mark.setAttribute("data-code", event.code || "");
           group.append(mark);
-          group.append(el("text", { class: "ended-label", x: at - 4, y: top + LANE - 8 }, "session ended"));
+          group.append(el("text", { class: "ended-label", x: at - 4, y: top + 17 }, "session ended"));
         } else if (event.kind === "login") {
           group.append(el("circle", { class: "login", cx: at, cy: top + 36, r: 5 }));
           if (at - lastLabel > 70) {
