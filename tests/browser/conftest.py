@@ -139,6 +139,9 @@ def log_in(page: Page, username: str = "alice", password: str = PASSWORD) -> Non
     page.fill("#password", password)
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("body[data-view=app]")
+    # The page has loaded what it shows after login (state, then the sessions), so
+    # no call of its own is still in flight when the test acts.
+    page.wait_for_selector("#sessions li.current")
 
 
 def fire_burst(page: Page) -> None:
