@@ -25,13 +25,14 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-# The server every browser test runs against: the demo page on, 2-second access
-# tokens so that expiry happens within a test (with a grace window of at most half
-# that, duotoken.E011), and refresh throttles out of the way.
+# The server every browser test runs against: the demo page on, 4-second access
+# tokens so that expiry happens within a test, a grace window of half that (the most
+# duotoken.E011 allows: parallel refreshes in a busy test still land inside it), and
+# refresh throttles out of the way.
 DEMO_SERVER = {
     "AUTH_DEMO_PAGE": "true",
-    "AUTH_ACCESS_TOKEN_LIFETIME": "2",
-    "AUTH_REFRESH_GRACE_SECONDS": "1",
+    "AUTH_ACCESS_TOKEN_LIFETIME": "4",
+    "AUTH_REFRESH_GRACE_SECONDS": "2",
     "AUTH_THROTTLE_REFRESH": "1000/min",
     "AUTH_THROTTLE_REFRESH_IP": "1000/min",
 }
@@ -100,7 +101,7 @@ class Browsing:
     def cookie(self, name: str) -> dict | None:
         return next((c for c in self.context.cookies() if c["name"] == name), None)
 
-    def wait_for_access_expiry(self, timeout: float = 10) -> dict:
+    def wait_for_access_expiry(self, timeout: float = 20) -> dict:
         """Wait until the access token in the jar has expired; returns its cookie. The
         cookie itself stays (it lives as long as the session), so the browser goes on
         presenting the expired token."""

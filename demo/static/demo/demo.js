@@ -204,7 +204,8 @@ async function armRace() {
   setRacing(true);
   await loadState();
   const expiresAt = state.access_expires_at * 1000 - state.offset;
-  const at = Math.max(expiresAt + 300, Date.now() + 600);
+  // A second after the expiry: clock estimates from one round trip may be that far off.
+  const at = Math.max(expiresAt + 1000, Date.now() + 600);
   demoChannel.postMessage({ type: "arm", tab: TAB, at });
   scheduleRace(at);
 }

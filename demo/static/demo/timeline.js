@@ -1,4 +1,4 @@
-// The timeline: one lane per tab, drawn in SVG. It shows about six access-token
+// The timeline: one lane per tab, drawn in SVG. It shows about three access-token
 // lifetimes back (10 to 50 seconds) and a fifth of that ahead, so that the token's
 // expiry is always in sight.
 //
@@ -68,7 +68,7 @@ export class Timeline {
   setToken(token) {
     this.token = token;
     const lifetime = token.expiresAt - token.issuedAt;
-    this.pastMs = Math.min(50000, Math.max(10000, Math.round((6 * lifetime) / 5000) * 5000));
+    this.pastMs = Math.min(50000, Math.max(10000, Math.round((3 * lifetime) / 5000) * 5000));
   }
 
   draw(now = Date.now()) {
@@ -154,7 +154,10 @@ export class Timeline {
           mark.append(el("title", {}, words));
           group.append(mark);
           if (at - lastRefreshLabel > 60) {
-            group.append(el("text", { class: `refresh-label ${event.outcome}`, x: at + 10, y: cy + 4 }, words));
+            // Near the right edge the label goes to the left of its mark.
+            const flip = at > RIGHT - 190;
+            const label = el("text", { class: `refresh-label ${event.outcome}${flip ? " flip" : ""}`, x: flip ? at - 10 : at + 10, y: cy + 4 }, words);
+            group.append(label);
             lastRefreshLabel = at;
           }
         } else if (event.kind === "thief") {
