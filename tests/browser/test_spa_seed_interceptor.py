@@ -112,8 +112,10 @@ def test_seed_interceptor_refreshing_only_on_expired_keeps_four_tabs_logged_in(a
     assert session.revoked_at is None
     # Several expiries passed, and each one cost at least one rotation.
     assert session.generation >= 4
-    # Each refresh presented a generation the tab had not presented before.
+    # A tab refreshes at most once per generation (a tab that only ever met
+    # `access_token_stale` never refreshed at all), and the browser sent exactly
+    # the refreshes the tabs started.
     refreshes = [tab.evaluate("spa.refreshes()") for tab in tabs]
-    assert all(0 < count <= session.generation - 1 for count in refreshes)
-    assert len(profile.refreshes) == sum(refreshes)
+    assert all(count <= session.generation - 1 for count in refreshes)
+    assert len(profile.refreshes) == sum(refreshes) >= session.generation - 1
     assert profile.page_errors == []
