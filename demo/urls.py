@@ -5,7 +5,11 @@ from . import views
 
 app_name = "demo"
 
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("demo/api/state/", views.StateView.as_view(), name="state"),
+    path("demo/api/thief/", views.ThiefView.as_view(), name="thief"),
+]
 
 # The page's static files, at the URLs {% static %} gives them when STATIC_URL is a
 # path on this site (behind a CDN, collectstatic puts them there instead).

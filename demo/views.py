@@ -16,8 +16,18 @@ from django.shortcuts import render
 from django.utils.cache import get_conditional_response, patch_cache_control, quote_etag
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
+from rest_framework import status
+from rest_framework.exceptions import APIException
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
+from tokens import clock
 from tokens.conf import auth_settings
+from tokens.models import SecurityEvent, Session
+
+from .services import NothingToSteal, TooEarly, thief_replay
 
 # Everything the page loads comes from this origin, and no script or style is
 # inline, so the strictest useful policy holds.
@@ -40,6 +50,7 @@ ASSETS = {
     # The API docs page's Redoc (drf-spectacular-sidecar), also without a static server.
     "drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js": ("text/javascript; charset=utf-8", False),
     "demo/demo.js": ("text/javascript; charset=utf-8", True),
+    "demo/timeline.js": ("text/javascript; charset=utf-8", True),
     "demo/demo.css": ("text/css; charset=utf-8", True),
 }
 ASSET_MAX_AGE = 300
@@ -80,3 +91,76 @@ def asset(request: HttpRequest, path: str) -> HttpResponse:
     response["ETag"] = etag
     patch_cache_control(response, public=True, max_age=ASSET_MAX_AGE)
     return response
+
+
+# The page's two API endpoints. They exist only while the demo page is on (404
+# otherwise, before any authentication), and never hand a token to JavaScript.
+
+
+class _DemoAPIView(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        _demo_enabled()
+        super().initial(request, *args, **kwargs)
+
+
+class StateView(_DemoAPIView):
+    """What the timeline draws: the session's generation and the presented access
+    token's expiry (times only, in epoch seconds)."""
+
+    def get(self, request: Request) -> Response:
+        session = Session.objects.get(pk=request.auth["sid"])
+        conf = auth_settings()
+        return Response(
+            {
+                "generation": session.generation,
+                "token_generation": request.auth["gen"],
+                "access_expires_at": request.auth["exp"],
+                "access_lifetime": conf.access_lifetime.total_seconds(),
+                "grace_seconds": conf.grace.total_seconds(),
+                "rotated_at": session.rotated_at.timestamp(),
+                "server_time": clock.now().timestamp(),
+            }
+        )
+
+
+class _Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+
+
+class GraceWindowOpen(_Conflict):
+    default_code = "grace_window_open"
+    default_detail = "The grace window is still open: a replay now would count as your own retry."
+
+
+class NothingToStealYet(_Conflict):
+    default_code = "nothing_to_steal"
+    default_detail = "This session has not been refreshed yet, so there is no used refresh token to replay."
+
+
+def security_event_json(event: SecurityEvent) -> dict:
+    return {
+        "kind": event.kind,
+        "created_at": event.created_at.isoformat(),
+        "session_id": str(event.session_id),
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "data": event.data,
+    }
+
+
+class ThiefView(_DemoAPIView):
+    """Replay this session's previous refresh token from another device, after the
+    grace window: the server must detect the reuse and end the session."""
+
+    def post(self, request: Request) -> Response:
+        try:
+            event = thief_replay(session_id=request.auth["sid"])
+        except TooEarly as exc:
+            raise GraceWindowOpen(
+                f"The grace window is open for {exc.seconds:.1f} s more: a replay now would count as your own retry."
+            ) from None
+        except NothingToSteal:
+            raise NothingToStealYet from None
+        return Response({"outcome": "refresh_token_reused", "event": security_event_json(event)})

@@ -1,4 +1,4 @@
-"""Upgrading to credential-bound sessions logs nobody out: migration 0005 stamps
+"""Upgrading to credential-bound sessions logs nobody out: migration 0004 stamps
 existing sessions with their user's current password fingerprint."""
 
 from django.db import connection

@@ -156,3 +156,49 @@ def test_system_checks_reject_a_bad_rate_string(settings):
         messages = [message for message in run_checks() if message.id == "duotoken.E008"]
 
     assert messages and "Invalid rate 'ten per minute'" in messages[0].msg
+
+
+def test_system_checks_reject_a_grace_window_over_half_the_access_lifetime(settings):
+    from datetime import timedelta
+
+    jwt = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": timedelta(seconds=40)}
+    with override_settings(SIMPLE_JWT=jwt, DUOTOKEN={**settings.DUOTOKEN, "REFRESH_GRACE": timedelta(seconds=21)}):
+        messages = [message for message in run_checks() if message.id == "duotoken.E011"]
+
+    assert [message.msg for message in messages] == [
+        "AUTH_REFRESH_GRACE_SECONDS must be at most half of AUTH_ACCESS_TOKEN_LIFETIME (now 21 s and 40 s): "
+        "a refresh replayed in the grace window gets the successor as issued, whose access token would be "
+        "nearly or already expired."
+    ]
+    assert messages[0].is_serious()
+
+
+def test_system_checks_accept_a_grace_window_of_half_the_access_lifetime(settings):
+    from datetime import timedelta
+
+    jwt = {**settings.SIMPLE_JWT, "ACCESS_TOKEN_LIFETIME": timedelta(seconds=40)}
+    with override_settings(SIMPLE_JWT=jwt, DUOTOKEN={**settings.DUOTOKEN, "REFRESH_GRACE": timedelta(seconds=20)}):
+        ids = [message.id for message in run_checks()]
+
+    assert "duotoken.E011" not in ids
+
+
+def test_gunicorn_refuses_to_start_with_a_grace_window_longer_than_the_access_lifetime(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "JWT_", "AUTH_"))}
+    env.update(
+        DJANGO_READ_DOT_ENV="false",
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+        AUTH_ACCESS_TOKEN_LIFETIME="10",
+        AUTH_REFRESH_GRACE_SECONDS="30",
+        **STRONG,
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{free_port()}", "-w", "1"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode != 0
+    assert "Duotoken cannot start" in result.stderr
+    assert "AUTH_REFRESH_GRACE_SECONDS must be at most half of AUTH_ACCESS_TOKEN_LIFETIME" in result.stderr
+    assert "(duotoken.E011)" in result.stderr

@@ -14,10 +14,12 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
+from . import clock
 from .conf import auth_settings
 from .cookies import read_access
 from .csrf import enforce_csrf
 from .errors import AuthError
+from .models import Session
 from .selectors import session_user
 from .tokens import ACCESS, TokenExpired, TokenInvalid, decode
 
@@ -40,10 +42,27 @@ class CookieJWTAuthentication(BaseAuthentication):
     def get_validated_token(self, raw: str) -> dict[str, Any]:
         try:
             return decode(raw, ACCESS)
-        except TokenExpired:
-            raise AuthError("access_token_expired") from None
+        except TokenExpired as exc:
+            raise self.expired_error(exc.claims) from None
         except TokenInvalid:
             raise AuthError("access_token_invalid") from None
+
+    def expired_error(self, claims: dict[str, Any]) -> AuthError:
+        """Why a genuine but expired token is refused, so the client does the one
+        right thing: refresh (`access_token_expired`), just retry because the session
+        was refreshed since this token was issued (`access_token_stale`), or log in.
+
+        An expired token never authorises; it only picks the answer. The database is
+        asked (one indexed read), since Redis does not hold the generation: browsers
+        send an expired token only around each expiry, never on the hot path."""
+        if claims["sx"] <= clock.now().timestamp():
+            return AuthError("session_expired")
+        row = Session.objects.filter(pk=claims["sid"]).values_list("user_id", "generation", "revoked_at").first()
+        if row is None or str(row[0]) != claims[auth_settings().user_id_claim] or row[2] is not None:
+            return AuthError("session_revoked")
+        if claims["gen"] < row[1]:
+            return AuthError("access_token_stale")
+        return AuthError("access_token_expired")
 
     def get_user(self, claims: dict[str, Any]) -> AbstractBaseUser:
         return session_user(session_id=claims["sid"], user_id=claims[auth_settings().user_id_claim])

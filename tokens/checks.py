@@ -59,3 +59,24 @@ def check_duotoken_settings(app_configs=None, **kwargs):
     except ImproperlyConfigured as exc:  # a bad rate string
         errors.append(Error(str(exc), id="duotoken.E008"))
     return errors
+
+
+@register(Tags.security)
+def check_grace_window_within_access_lifetime(app_configs=None, **kwargs):
+    # A grace replay hands back the successor as it was issued at the rotation, so its
+    # access token has already lost up to the whole window. With a window of at most
+    # half the access lifetime, a replayed token always keeps half its life; a longer
+    # one could hand a client a token that is expired on arrival.
+    grace = settings.DUOTOKEN["REFRESH_GRACE"]
+    access = settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"]
+    if grace * 2 > access:
+        return [
+            Error(
+                "AUTH_REFRESH_GRACE_SECONDS must be at most half of AUTH_ACCESS_TOKEN_LIFETIME "
+                f"(now {int(grace.total_seconds())} s and {int(access.total_seconds())} s): a refresh replayed "
+                "in the grace window gets the successor as issued, whose access token would be nearly "
+                "or already expired.",
+                id="duotoken.E011",
+            )
+        ]
+    return []

@@ -1,6 +1,8 @@
 """Set and clear the auth cookies: the only cookie code.
 
-Access cookie: HttpOnly, SameSite=Lax, Path=/, lives as long as the access token.
+Access cookie: HttpOnly, SameSite=Lax, Path=/, lives as long as the session can be
+refreshed (the refresh cookie's Max-Age), so an expired token is still presented and
+answered with `access_token_expired`.
 Refresh cookie: HttpOnly, SameSite=Strict, Path=/api/auth/ (only auth endpoints ever
 see it), lives as long as what is left of the session. Clearing repeats every
 attribute, or browsers keep the cookie.

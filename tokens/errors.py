@@ -7,6 +7,10 @@ from __future__ import annotations
 ERRORS: dict[str, tuple[int, str]] = {
     "not_authenticated": (401, "Authentication credentials were not provided."),
     "access_token_expired": (401, "The access token has expired; refresh the session and retry."),
+    "access_token_stale": (
+        401,
+        "The access token has expired and the session has been refreshed since; retry with the newer cookie.",
+    ),
     "access_token_invalid": (401, "The access token is invalid."),
     "session_revoked": (401, "This session has ended; log in again."),
     "session_expired": (401, "This session has reached its maximum lifetime; log in again."),

@@ -13,7 +13,7 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
@@ -42,6 +42,9 @@ class IssuedSession:
     user_id: str
     pair: TokenPair
     absolute_expires_at: datetime
+    # True when a refresh lost the race inside the grace window and got the same
+    # successor as the one that won, rather than moving the generation itself.
+    replayed: bool = False
 
 
 def _issue(
@@ -295,9 +298,10 @@ def _after_lost_rotation(
     if session.generation == gen + 1 and now - session.rotated_at <= grace:
         # A parallel or replayed refresh by the owner: hand back the same successor.
         # Re-minted with the key that signed it, even if another has been promoted since.
-        return _issue(
+        issued = _issue(
             sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now, session.signing_kid
         )
+        return replace(issued, replayed=True)
     _revoke_for_reuse(session=session, gen=gen, request=request)
     raise AuthError("refresh_token_reused")
 

@@ -133,11 +133,15 @@ def mint_pair(
     access = AccessToken.for_generation(not_after=absolute_expires_at, **common)
     refresh = RefreshToken.for_generation(not_after=idle_end, **common)
     elapsed = int(clock.next_whole_second(now).timestamp())
+    refresh_max_age = max(0, refresh["exp"] - elapsed)
     return TokenPair(
         access=str(access),
         refresh=str(refresh),
-        access_max_age=max(0, access["exp"] - elapsed),
-        refresh_max_age=max(0, refresh["exp"] - elapsed),
+        # The access cookie outlives its token on purpose: a browser then presents the
+        # expired token and hears `access_token_expired`, rather than sending nothing
+        # and hearing `not_authenticated`. It never authorises anything once expired.
+        access_max_age=refresh_max_age,
+        refresh_max_age=refresh_max_age,
         session_expires=idle_end,
     )
 

@@ -64,6 +64,9 @@ class RefreshView(CsrfEnforcedAPIView):
             "absolute_expiry": _DATETIME.to_representation(issued.absolute_expires_at),
         }
         response = Response({"session": session})
+        # Whether this refresh moved the generation or got the same successor inside
+        # the grace window: no secret, and it lets a client (or the demo page) say so.
+        response["Duotoken-Refresh"] = "replayed" if issued.replayed else "rotated"
         set_auth_cookies(response, issued.pair)
         return response
 

@@ -25,7 +25,7 @@ SCRIPTS = {
 # requests). The plugin forgets its refresh once the first retry is done, so a 401
 # that arrives later still (its request left before the refresh) would refresh
 # again: the epoch stamp recognises it as stale and just retries, as the README
-# advises for any client.
+# advises for any client. The server's `access_token_stale` is retried the same way.
 PAGE = f"""<!doctype html>
 <html><head><meta charset="utf-8">
 <script type="importmap">
@@ -45,7 +45,8 @@ api.interceptors.request.use((config) => {{
 createAuthRefreshInterceptor(
   api,
   async (failed) => {{
-    if (failed.config.sentEpoch !== epoch) return;  // the cookies were renewed after it left
+    // The cookies were renewed after it left: just retry.
+    if (failed.config.sentEpoch !== epoch || failed.response.data?.code === "access_token_stale") return;
     await api.post("/api/auth/refresh/", null, {{skipAuthRefresh: true}});
     epoch += 1;
     refreshes += 1;
@@ -54,7 +55,7 @@ createAuthRefreshInterceptor(
     deduplicateRefresh: false,
     shouldRefresh: (error) =>
       error.response?.status === 401 &&
-      ["access_token_expired", "not_authenticated"].includes(error.response.data?.code),
+      ["access_token_expired", "access_token_stale"].includes(error.response.data?.code),
   }},
 );
 window.spa = {{

@@ -17,6 +17,7 @@ def test_demo_page_when_setting_off_is_404(demo_page):
     assert demo_page.get("/").status_code == 404
     assert demo_page.get("/static/demo/demo.js").status_code == 404
     assert demo_page.get("/static/demo/demo.css").status_code == 404
+    assert demo_page.get("/static/demo/timeline.js").status_code == 404
 
 
 @pytest.mark.parametrize("demo_page", [True], indirect=True)

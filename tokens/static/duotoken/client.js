@@ -4,10 +4,13 @@
  * - Sends the cookies, and `X-CSRFToken` on unsafe methods (fetching /api/auth/csrf/
  *   first when there is no CSRF cookie yet). The cookie is read before every unsafe
  *   request, because login rotates the CSRF token.
- * - On a 401 that a refresh can cure, refreshes once however many requests failed
- *   at the same moment (single flight), then retries each of them once.
- * - When the session cannot be restored (`refresh_token_*`, `session_*`), rejects
- *   with SessionEndedError and calls `onLogout` so the app shows its login screen.
+ * - On `access_token_expired`, refreshes once however many requests failed at the
+ *   same moment (single flight), then retries each of them once. On
+ *   `access_token_stale` (the session was refreshed after the request left) it just
+ *   retries.
+ * - When there is no session (`not_authenticated`, `access_token_invalid`,
+ *   `refresh_token_*`, `session_*`), rejects with SessionEndedError and calls
+ *   `onLogout` so the app shows its login screen; no refresh is tried.
  * - Tabs of one origin coordinate with the Web Locks API (BroadcastChannel where
  *   locks are missing), so two tabs do not refresh at the same instant; the server
  *   stays correct if they do anyway (grace window).
@@ -19,14 +22,18 @@
 
 const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
-// 401 codes a refresh can cure. `not_authenticated` is the usual one: the access
-// cookie's Max-Age equals the token's lifetime, so at expiry the browser drops the
-// cookie and the server sees no credentials at all. `access_token_invalid` covers a
-// signing-key rotation, after which only a refresh yields a token the server accepts.
-const REFRESHABLE = new Set(["access_token_expired", "not_authenticated", "access_token_invalid"]);
+// The one 401 a refresh cures. The access cookie lives as long as the session, so an
+// expired token is still sent and the server says so.
+const EXPIRED = "access_token_expired";
+// The token expired, but the session has been refreshed since it was sent (by this
+// tab or another): the cookie jar holds, or is about to hold, a newer one. Retry.
+const STALE = "access_token_stale";
 
-// 401 codes after which only a new login helps.
+// 401 codes after which only a new login helps. `not_authenticated` means no access
+// cookie at all: no session in this browser, so nothing to refresh.
 const SESSION_ENDED = new Set([
+  "not_authenticated",
+  "access_token_invalid",
   "session_revoked",
   "session_expired",
   "refresh_token_missing",
@@ -89,7 +96,9 @@ async function errorBody(response) {
  * @param {RequestCredentials} [options.credentials] "same-origin", or "include" for another origin
  * @param {string} [options.lockName] Web Lock / BroadcastChannel name shared by the tabs
  * @param {(error: SessionEndedError) => void} [options.onLogout] the session is gone: show the login screen
- * @param {() => void} [options.onRefresh] this tab renewed the session
+ * @param {(info: {replayed: boolean}) => void} [options.onRefresh] this tab renewed the session;
+ *   `replayed` when the server handed back the successor another refresh had just made (grace window)
+ * @param {typeof fetch} [options.fetch] the fetch to send with (default: the global one)
  */
 export function createClient({
   baseUrl = "",
@@ -100,6 +109,7 @@ export function createClient({
   lockName = "duotoken-refresh",
   onLogout = () => {},
   onRefresh = () => {},
+  fetch = (...args) => globalThis.fetch(...args),
 } = {}) {
   const endpoint = (name) => `${baseUrl}${authPath}${name}`;
   const resolve = (input) => (typeof input === "string" && input.startsWith("/") ? baseUrl + input : input);
@@ -209,7 +219,7 @@ export function createClient({
     if (response.ok) {
       renewed({ broadcast: true });
       try {
-        onRefresh();
+        onRefresh({ replayed: response.headers.get("Duotoken-Refresh") === "replayed" });
       } catch (hookError) {
         console.error("duotoken: onRefresh failed", hookError);
       }
@@ -288,9 +298,23 @@ export function createClient({
   async function authFetch(input, init = {}) {
     let { response, sentEpoch, foreign } = await send(input, init);
     if (foreign) return response;
-    if (response.status === 401 && REFRESHABLE.has((await errorBody(response)).code)) {
-      await refreshAfter(sentEpoch);
-      ({ response } = await send(input, init));
+    // At most one plain retry (stale) and one refresh, so at most three sends.
+    let retried = false;
+    let refreshed = false;
+    while (response.status === 401) {
+      const { code } = await errorBody(response);
+      if (code === STALE && !retried) {
+        retried = true;
+        // Our own refresh may have committed with its answer still on the way.
+        await inflight?.catch(() => {});
+      } else if ((code === EXPIRED || code === STALE) && !refreshed) {
+        // A second `stale` means the newer cookies never arrived here: refresh.
+        refreshed = true;
+        await refreshAfter(sentEpoch);
+      } else {
+        break;
+      }
+      ({ response, sentEpoch } = await send(input, init));
     }
     return settle(response);
   }

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tokens', '0007_signing_keys'),
+        ('tokens', '0006_signing_keys'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tokens', '0005_session_credential'),
+        ('tokens', '0004_session_credential'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tokens', '0006_securityevent_kinds'),
+        ('tokens', '0005_securityevent_kinds'),
     ]
 
     operations = [

@@ -22,7 +22,7 @@ def backfill_credentials(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tokens', '0004_securityevent_account_id'),
+        ('tokens', '0003_securityevent_account_id'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tokens', '0008_securityevent_signing_key_kinds'),
+        ('tokens', '0007_securityevent_signing_key_kinds'),
     ]
 
     operations = [

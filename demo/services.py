@@ -1,0 +1,73 @@
+"""The demo's one state change: play a thief who copied an old refresh token.
+
+Tokens are deterministic, so the thief's token is re-minted from the session row
+with the claims the copied one carried (session, user, generation); the real
+rotation service then judges it exactly as it would judge the copy. No token
+leaves the server.
+"""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from tokens import clock
+from tokens.conf import auth_settings
+from tokens.errors import AuthError
+from tokens.models import SecurityEvent, Session
+from tokens.services import session_rotate
+from tokens.tokens import RefreshToken
+
+# The thief's device, as the security log will record it: an address from the
+# documentation range (RFC 5737), so nobody mistakes it for a real one.
+THIEF_IP = "203.0.113.66"
+THIEF_USER_AGENT = "curl/8.5.0 (demo thief)"
+
+
+class TooEarly(Exception):
+    """The replay would still be inside the grace window, where the server treats it
+    as the owner's own retry; `seconds` until it would not be."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"the grace window is open for {seconds:.1f} s more")
+        self.seconds = seconds
+
+
+class NothingToSteal(Exception):
+    """The session has never been refreshed, so no used refresh token exists yet."""
+
+
+def _thief_request() -> HttpRequest:
+    request = HttpRequest()
+    request.method = "POST"
+    request.META = {"REMOTE_ADDR": THIEF_IP, "HTTP_USER_AGENT": THIEF_USER_AGENT}
+    return request
+
+
+def thief_replay(*, session_id: str) -> SecurityEvent:
+    """Present the previous generation's refresh token after the grace window; returns
+    the security-log entry of the reuse the server detected."""
+    session = Session.objects.get(pk=session_id)
+    if session.generation < 2:
+        raise NothingToSteal
+    window_left = (session.rotated_at + auth_settings().grace - clock.now()).total_seconds()
+    if window_left >= 0:
+        raise TooEarly(window_left)
+    stolen = RefreshToken.for_generation(
+        session_id=str(session.pk),
+        user_id=str(session.user_id),
+        generation=session.generation - 1,
+        issued_at=session.rotated_at,
+        not_after=session.idle_expires_at,
+        absolute_expires_at=session.absolute_expires_at,
+        kid=session.signing_kid,
+    )
+    try:
+        session_rotate(raw_refresh=str(stolen), request=_thief_request())
+    except AuthError as exc:
+        if exc.code != "refresh_token_reused":
+            raise
+    else:
+        raise RuntimeError("the rotation service accepted a used refresh token")
+    return SecurityEvent.objects.filter(session_id=session.pk, kind=SecurityEvent.Kind.REFRESH_REUSE).latest(
+        "created_at"
+    )
