@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -165,6 +166,9 @@ class KeySet:
     loaded_at: float = field(default_factory=time.monotonic)
 
 
+_miss_lock = threading.Lock()
+
+
 class _State:
     keyset: KeySet | None = None
     last_miss_reload = 0.0
@@ -263,11 +267,17 @@ def current() -> KeySet:
 def verifying_key(kid: str) -> Any | None:
     """The key that verifies tokens of `kid`, or None (unknown, retired, other algorithm)."""
     key = current().verifying.get(kid)
-    if key is None and time.monotonic() - _State.last_miss_reload >= MISS_RELOAD_SECONDS:
-        # A key added on another host since our last look; bounded, since forged
-        # kids cost nothing to send.
-        _State.last_miss_reload = time.monotonic()
-        key = reload().verifying.get(kid)
+    if key is not None:
+        return key
+    # Threads of one worker share the key set: one reloads on a miss while the others
+    # wait and then look again, so none refuses a key that the reload just found.
+    with _miss_lock:
+        key = _State.keyset.verifying.get(kid) if _State.keyset is not None else None
+        if key is None and time.monotonic() - _State.last_miss_reload >= MISS_RELOAD_SECONDS:
+            # A key added on another host since our last look; bounded, since forged
+            # kids cost nothing to send.
+            _State.last_miss_reload = time.monotonic()
+            key = reload().verifying.get(kid)
     return key
 
 

@@ -104,8 +104,8 @@ def test_thief_after_the_window_is_detected_and_ends_the_session(refreshed, time
             "data": {
                 "presented_generation": 1,
                 "current_generation": 2,
-                "legitimate": {"ip": "127.0.0.1", "user_agent": ""},
-                "reuser": {"ip": THIEF_IP, "user_agent": THIEF_USER_AGENT},
+                "first_rotation": {"ip": "127.0.0.1", "user_agent": ""},
+                "replay": {"ip": THIEF_IP, "user_agent": THIEF_USER_AGENT},
             },
         },
     }

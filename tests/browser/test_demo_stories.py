@@ -147,8 +147,8 @@ def test_play_the_thief_ends_the_session_in_every_tab_and_shows_the_log_line(ali
         assert tab.locator("#security-log li").count() == 1
         line = tab.inner_text("#security-log li")
         assert "refresh_reuse_detected" in line
-        assert "reused from 203.0.113.66 (curl/8.5.0 (demo thief))" in line
-        assert "last legitimate use from 127.0.0.1" in line
+        assert "replayed from 203.0.113.66 (curl/8.5.0 (demo thief))" in line
+        assert "first rotated from 127.0.0.1" in line
     assert first.locator(f"{OWN_LANE} [data-kind=thief]").count() == 1
     assert lane_counts(second, OTHER_LANE)["thief"] == 1
     for tab in (first, second):

@@ -255,13 +255,13 @@ function runRace() {
 
 function logLine(event) {
   const data = event.data || {};
-  const reuser = data.reuser || {};
-  const owner = data.legitimate || {};
+  const replay = data.replay || {};
+  const first = data.first_rotation || {};
   const when = new Date(event.created_at).toLocaleTimeString();
   return (
     `${when} ${event.kind}: session ${event.session_id.slice(0, 8)}…, generation ${data.presented_generation} ` +
-    `presented while generation ${data.current_generation} was current; reused from ${reuser.ip} ` +
-    `(${reuser.user_agent}), last legitimate use from ${owner.ip}. The session was ended.`
+    `presented while generation ${data.current_generation} was current; replayed from ${replay.ip} ` +
+    `(${replay.user_agent}), first rotated from ${first.ip}. The session was ended.`
   );
 }
 
