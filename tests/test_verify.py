@@ -67,6 +67,22 @@ def test_verify_with_expired_access_token_is_access_token_expired(at_noon, time_
     assert response["X-Auth-Error"] == "access_token_expired"
 
 
+def test_verify_with_expired_access_token_of_a_refreshed_session_is_access_token_stale(at_noon, time_machine):
+    old_access = at_noon.cookie("access")
+    time_machine.shift(timedelta(seconds=300))
+    assert at_noon.refresh().status_code == 200
+    at_noon.set_cookie("access", old_access)
+
+    response = at_noon.get(VERIFY)
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "detail": "The access token has expired and the session has been refreshed since; retry with the newer cookie.",
+        "code": "access_token_stale",
+    }
+    assert response["X-Auth-Error"] == "access_token_stale"
+
+
 def test_verify_after_revocation_is_session_revoked_on_the_next_request(logged_in):
     assert logged_in.get(VERIFY).status_code == 200
 

@@ -40,29 +40,7 @@ class CookieJWTAuthentication(BaseAuthentication):
         enforce_csrf(request._request)
 
     def get_validated_token(self, raw: str) -> dict[str, Any]:
-        try:
-            return decode(raw, ACCESS)
-        except TokenExpired as exc:
-            raise self.expired_error(exc.claims) from None
-        except TokenInvalid:
-            raise AuthError("access_token_invalid") from None
-
-    def expired_error(self, claims: dict[str, Any]) -> AuthError:
-        """Why a genuine but expired token is refused, so the client does the one
-        right thing: refresh (`access_token_expired`), just retry because the session
-        was refreshed since this token was issued (`access_token_stale`), or log in.
-
-        An expired token never authorises; it only picks the answer. The database is
-        asked (one indexed read), since Redis does not hold the generation: browsers
-        send an expired token only around each expiry, never on the hot path."""
-        if claims["sx"] <= clock.now().timestamp():
-            return AuthError("session_expired")
-        row = Session.objects.filter(pk=claims["sid"]).values_list("user_id", "generation", "revoked_at").first()
-        if row is None or str(row[0]) != claims[auth_settings().user_id_claim] or row[2] is not None:
-            return AuthError("session_revoked")
-        if claims["gen"] < row[1]:
-            return AuthError("access_token_stale")
-        return AuthError("access_token_expired")
+        return access_claims(raw)
 
     def get_user(self, claims: dict[str, Any]) -> AbstractBaseUser:
         return session_user(session_id=claims["sid"], user_id=claims[auth_settings().user_id_claim])
@@ -70,3 +48,32 @@ class CookieJWTAuthentication(BaseAuthentication):
     def authenticate_header(self, request: Request) -> str:
         # Any value makes DRF answer 401 (not 403) when credentials are missing.
         return 'Cookie realm="api"'
+
+
+def access_claims(raw: str) -> dict[str, Any]:
+    """The claims of a valid, unexpired access token, or the AuthError that tells
+    the client what to do (shared by the cookie authentication and `verify/`)."""
+    try:
+        return decode(raw, ACCESS)
+    except TokenExpired as exc:
+        raise expired_error(exc.claims) from None
+    except TokenInvalid:
+        raise AuthError("access_token_invalid") from None
+
+
+def expired_error(claims: dict[str, Any]) -> AuthError:
+    """Why a genuine but expired token is refused, so the client does the one right
+    thing: refresh (`access_token_expired`), just retry because the session was
+    refreshed since this token was issued (`access_token_stale`), or log in.
+
+    An expired token never authorises; it only picks the answer. The database is
+    asked (one indexed read), since Redis does not hold the generation: browsers send
+    an expired token only around each expiry, never on the hot path."""
+    if claims["sx"] <= clock.now().timestamp():
+        return AuthError("session_expired")
+    row = Session.objects.filter(pk=claims["sid"]).values_list("user_id", "generation", "revoked_at").first()
+    if row is None or str(row[0]) != claims[auth_settings().user_id_claim] or row[2] is not None:
+        return AuthError("session_revoked")
+    if claims["gen"] < row[1]:
+        return AuthError("access_token_stale")
+    return AuthError("access_token_expired")

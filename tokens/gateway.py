@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .authentication import access_claims
 from .conf import auth_settings
 from .cookies import read_access
 from .csrf import enforce_csrf
@@ -63,15 +64,6 @@ def enforce_csrf_as(request: HttpRequest, method: str) -> None:
     original.method = method
     original.POST = QueryDict()
     enforce_csrf(original)
-
-
-def access_claims(raw: str) -> dict[str, Any]:
-    try:
-        return decode(raw, ACCESS)
-    except TokenExpired:
-        raise AuthError("access_token_expired") from None
-    except TokenInvalid:
-        raise AuthError("access_token_invalid") from None
 
 
 def gateway_identity(request: HttpRequest) -> tuple[AbstractBaseUser, dict[str, Any]]:
