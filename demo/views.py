@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.utils.cache import get_conditional_response, patch_cache_control, quote_etag
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import IsAuthenticated
@@ -97,6 +98,7 @@ def asset(request: HttpRequest, path: str) -> HttpResponse:
 # otherwise, before any authentication), and never hand a token to JavaScript.
 
 
+@extend_schema(exclude=True)  # demo-only (404 unless AUTH_DEMO_PAGE): not part of the API contract
 class _DemoAPIView(APIView):
     permission_classes = (IsAuthenticated,)
 
