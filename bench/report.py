@@ -73,10 +73,6 @@ def _targets(figures) -> list[tuple[str, ...]]:
         add(f"database transactions per /me, realistic traffic, c{c}", value, "0.00", lambda v: v < 0.005, "{:.2f}")
         add(f"verify/ (gateway check) vs /me, hot set, c{c}", goal=">= 0.9x", ok=lambda v: v >= 0.9,
             **pair("verify", "me", c))  # fmt: skip
-        add(f"/me EdDSA vs HS256, hot set, c{c}", goal="(cost of asymmetric keys)", ok=lambda v: True,
-            **pair("me", "me_hs256", c))  # fmt: skip
-        add(f"refresh EdDSA vs HS256, c{c}", goal="(cost of asymmetric keys)", ok=lambda v: True,
-            **pair("refresh", "refresh_hs256", c))  # fmt: skip
     for c in (16, 64):
         add(f"refresh vs stock refresh (rotation + blacklist), c{c}", goal=">= 4x", ok=lambda v: v >= 4,
             **pair("refresh", "jwt_refresh", c))  # fmt: skip
