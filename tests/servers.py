@@ -28,6 +28,18 @@ def spawn(cmd: list[str], **kwargs) -> subprocess.Popen:
     return proc
 
 
+def stop(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 10) -> None:
+    """Ask a started process to exit with `sig`, and kill it if it has not within `timeout`."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def still_running() -> list[subprocess.Popen]:
     return [proc for proc in _started if proc.poll() is None]
 
@@ -114,14 +126,8 @@ class Gunicorn:
         return [int(pid) for pid in out.split()]
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            # SIGQUIT: gunicorn's quick shutdown; a test server has nothing to drain.
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        # SIGQUIT: gunicorn's quick shutdown; a test server has nothing to drain.
+        stop(self.proc, signal.SIGQUIT)
         if getattr(self, "_log_file", None):
             self._log_file.close()
         self.log.unlink(missing_ok=True)

@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.servers import ROOT, free_port
+from tests.servers import ROOT, free_port, spawn, stop
 
 SNIPPET = ROOT / "deploy" / "nginx" / "duotoken.conf"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -85,7 +85,7 @@ http {{
             text=True,
         )
         assert check.returncode == 0, check.stderr
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [NGINX, "-p", str(self.directory), "-c", str(conf), "-e", str(self.directory / "error.log")],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -109,13 +109,7 @@ http {{
         return path.read_text() if path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop(self.proc)
 
 
 def _listening(port: int) -> bool:
