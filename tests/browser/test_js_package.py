@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -90,6 +91,30 @@ def test_js_package_tarball_holds_the_module_its_declarations_and_readme(app):
     ]
     # What npm users get is the file Django serves (tests/test_js_client.py).
     assert app.installed_module().read_bytes() == (PACKAGE / "src" / "client.js").read_bytes()
+
+
+def test_js_package_declarations_name_every_runtime_export_and_method():
+    declarations = (PACKAGE / "src" / "client.d.ts").read_text()
+    declared_exports = set(re.findall(r"^export (?:class|function) (\w+)", declarations, re.MULTILINE))
+    interface = re.search(r"^export interface DuotokenClient \{(.*?)^\}", declarations, re.MULTILINE | re.DOTALL)
+    declared_methods = set(re.findall(r"^  (\w+)(?:<[^>]*>)?\(", interface.group(1), re.MULTILINE))
+    script = """
+        const module = await import(process.argv[1]);
+        const client = module.createClient({ baseUrl: "http://127.0.0.1" });
+        client.close();
+        console.log(JSON.stringify({ exports: Object.keys(module), methods: Object.keys(client) }));
+    """
+    result = subprocess.run(
+        ["node", "--input-type=module", "-e", script, str(PACKAGE / "src" / "client.js")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    runtime = json.loads(result.stdout)
+
+    assert set(runtime["exports"]) == declared_exports == {"ApiError", "SessionEndedError", "createClient"}
+    assert set(runtime["methods"]) == declared_methods
 
 
 @pytest.mark.parametrize("resolution", RESOLUTIONS)
