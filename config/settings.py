@@ -184,6 +184,9 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The SPA client is the npm package's own source (clients/js), served as
+# /static/duotoken/client.js: one client, not a copy for Django and one for npm.
+STATICFILES_DIRS = [("duotoken", BASE_DIR / "clients" / "js" / "src")]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 _cookie_secure = env.bool("AUTH_COOKIE_SECURE", default=not DEBUG)

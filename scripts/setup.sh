@@ -36,3 +36,22 @@ if [ "${1:-}" = "--with-browser" ] && [ ! -x /usr/sbin/nginx ]; then
     exit 1
   fi
 fi
+
+# Node.js and npm (Debian's) for the SPA client package's tests
+# (tests/browser/test_js_package.py), then its pinned TypeScript from the lockfile.
+if [ "${1:-}" = "--with-browser" ]; then
+  if ! command -v npm >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+    else
+      echo "npm is missing: install Debian's nodejs and npm packages (sudo apt-get install nodejs npm)" >&2
+      exit 1
+    fi
+  fi
+  lock=$(sha256sum clients/js/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat clients/js/node_modules/.lock.sha 2>/dev/null)" != "$lock" ]; then
+    (cd clients/js && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+    echo "$lock" > clients/js/node_modules/.lock.sha
+  fi
+fi

@@ -17,7 +17,12 @@
  * - Never refreshes on its own: not at page load, not on a timer; only when the
  *   server says the access token is gone.
  *
- * No dependencies, no build step: `import { createClient } from "/static/duotoken/client.js"`.
+ * - `sessions()` follows the list's `Link: <...>; rel="next"` pages (RFC 8288) and
+ *   returns every session, on the API's origin only.
+ *
+ * No dependencies, no build step. This file is the npm package `@duotoken/client`
+ * (types in client.d.ts beside it), and Django serves the very same file as
+ * `/static/duotoken/client.js`: `import { createClient } from "/static/duotoken/client.js"`.
  */
 
 const UNSAFE_METHODS = new Set(["POST", "PUT", "PATCH", "DELETE"]);
@@ -71,6 +76,17 @@ function readCookie(name) {
     const index = part.indexOf("=");
     if (index > 0 && part.slice(0, index).trim() === name) {
       return decodeURIComponent(part.slice(index + 1).trim());
+    }
+  }
+  return null;
+}
+
+/** The target of the first `rel="next"` link of a Link header (RFC 8288), or null. */
+function nextLink(header) {
+  for (const [, target, params] of (header || "").matchAll(/<([^>]*)>((?:\s*;\s*[\w*-]+\s*(?:=\s*(?:"[^"]*"|[^;,]*))?)*)/g)) {
+    for (const [, name, quoted, bare] of params.matchAll(/;\s*([\w*-]+)\s*(?:=\s*(?:"([^"]*)"|([^;,]*)))?/g)) {
+      const rels = (quoted ?? bare ?? "").trim().toLowerCase().split(/\s+/);
+      if (name.toLowerCase() === "rel" && rels.includes("next")) return target;
     }
   }
   return null;
@@ -331,6 +347,27 @@ export function createClient({
     return response.status === 204 ? null : response.json();
   }
 
+  /** Every live session of the user (the current one first), however many pages the list has. */
+  async function sessions() {
+    const listed = new Map();
+    const seen = new Set();
+    let url = new URL(endpoint("sessions/"), globalThis.location?.href).href;
+    for (;;) {
+      seen.add(url);
+      const response = await authFetch(url, { headers: { Accept: "application/json" } });
+      if (!response.ok) throw new ApiError(response.status, await errorBody(response));
+      // A session used between two page loads moves up the list: keep its first sighting.
+      for (const session of await response.json()) if (!listed.has(session.id)) listed.set(session.id, session);
+      const next = nextLink(response.headers.get("Link"));
+      if (next === null) return [...listed.values()];
+      url = new URL(next, response.url || url).href;
+      // Cookies and the CSRF token go to the API's origin only; a page that links back is a loop.
+      if (new URL(url).origin !== apiOrigin || seen.has(url)) {
+        throw new ApiError(0, { code: "pagination_link_invalid", detail: `Not following the sessions list to ${url}.` });
+      }
+    }
+  }
+
   async function login(username, password) {
     const { response } = await send(endpoint("login/"), {
       method: "POST",
@@ -361,7 +398,7 @@ export function createClient({
     logout,
     logoutAll,
     me: () => json(endpoint("me/")),
-    sessions: () => json(endpoint("sessions/")),
+    sessions,
     revokeSession: (id) => json(endpoint(`sessions/${encodeURIComponent(id)}/`), { method: "DELETE" }),
     /** Renew the session now (single flight, coordinated across tabs). */
     refresh: () => {
