@@ -280,5 +280,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "duotoken": {"handlers": ["console"], "level": env.str("AUTH_LOG_LEVEL", default="INFO")},
+        # Every unhandled exception (a 500), with its traceback. Django's own handler
+        # for this logger writes only with DEBUG on, and mails ADMINS, which is unset.
+        # Not propagated, so that DEBUG does not print it twice; 4xx stay unlogged here.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }
