@@ -151,11 +151,19 @@ elif REDIS_SENTINELS:
         CONNECTION_FACTORY="django_redis.pool.SentinelConnectionFactory",
         SENTINELS=[(host, int(port)) for host, _, port in (s.rpartition(":") for s in REDIS_SENTINELS)],
     )
+# The security alias keeps redis-py's one retry (a blip costs no request) but its
+# connections report every reconnect, which redis-py would otherwise keep to itself:
+# a restarted Redis must be checked before it is trusted (tokens.revocations).
+_AUTH_REDIS_OPTIONS = {**_REDIS_OPTIONS}
+if "CONNECTION_FACTORY" not in _AUTH_REDIS_OPTIONS:
+    _AUTH_REDIS_OPTIONS["CONNECTION_FACTORY"] = "tokens.store.NoticingConnectionFactory"
+elif REDIS_SENTINELS:
+    _AUTH_REDIS_OPTIONS["CONNECTION_FACTORY"] = "tokens.store.NoticingSentinelConnectionFactory"
 CACHES = {
     "default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL, "OPTIONS": _REDIS_OPTIONS},
     # Security state (session liveness, throttles) lives on this alias. It must never
     # swallow errors: an unknown answer is treated as "ask the database" or 503.
-    "auth": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL, "OPTIONS": _REDIS_OPTIONS},
+    "auth": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": REDIS_URL, "OPTIONS": _AUTH_REDIS_OPTIONS},
 }
 
 AUTH_USER_MODEL = "accounts.User"
@@ -283,5 +291,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
         "duotoken": {"handlers": ["console"], "level": env.str("AUTH_LOG_LEVEL", default="INFO")},
+        # Every unhandled exception (a 500), with its traceback. Django's own handler
+        # for this logger writes only with DEBUG on, and mails ADMINS, which is unset.
+        # Not propagated, so that DEBUG does not print it twice; 4xx stay unlogged here.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
     },
 }

@@ -134,11 +134,14 @@ class Gunicorn:
 
 
 class PrivateRedis:
-    """A redis-server of the test's own, on a free port, keeping nothing on disk."""
+    """A redis-server of the test's own, on a free port, keeping nothing on disk;
+    with `snapshot_dir`, keeping an RDB snapshot there (written by `snapshot()`,
+    never on its own) that a restart loads, as Redis's default persistence does."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, snapshot_dir: Path | None = None) -> None:
         self.port = port or free_port()
         self.proc: subprocess.Popen | None = None
+        self.snapshot_dir = snapshot_dir
 
     @property
     def url(self) -> str:
@@ -146,11 +149,10 @@ class PrivateRedis:
 
     def start(self) -> PrivateRedis:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-        self.proc = spawn(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        if self.snapshot_dir is not None:
+            cmd += ["--dir", str(self.snapshot_dir), "--dbfilename", "dump.rdb"]
+        self.proc = spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 
         deadline = time.monotonic() + 10
@@ -164,10 +166,18 @@ class PrivateRedis:
         raise RuntimeError("private redis-server did not start")
 
     def restart(self) -> PrivateRedis:
-        """A new, empty redis-server on the same port, owned by this object (so that
-        the test's own kill() at teardown stops it too)."""
+        """A new redis-server on the same port, owned by this object (so that the
+        test's own kill() at teardown stops it too): empty, or with `snapshot_dir`
+        holding what the last snapshot() saved."""
         self.kill()
         return self.start()
+
+    def snapshot(self) -> None:
+        """Write the dataset to disk now (SAVE), as a scheduled RDB save would."""
+        import redis
+
+        assert self.snapshot_dir is not None, "this redis-server keeps nothing on disk"
+        assert redis.Redis(port=self.port).save()
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

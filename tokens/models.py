@@ -158,8 +158,9 @@ class SigningKey(models.Model):
 class Revocation(models.Model):
     """The revocation outbox: a session ended in the database. Written in the same
     transaction as the revocation and replayed into Redis until Redis has taken it
-    (`published_at`); kept a little longer, so that a process that sees Redis fail
-    over can write it again to a promoted replica that may have missed it (see
+    (`published_at`); kept one access token lifetime longer, so that it can be
+    written again to a Redis that went back in time (restarted from a snapshot, a
+    promoted replica) while a token of the session can still be used (see
     tokens.revocations). No foreign key: the row must outlive a deleted session."""
 
     session_id = models.UUIDField()
@@ -167,6 +168,11 @@ class Revocation(models.Model):
     reason = models.CharField(max_length=32)
     created_at = models.DateTimeField()
     published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # Every check reads the rows not yet published; republishing reads the
+        # recent ones; cleanup drops the old ones.
+        indexes = [models.Index(fields=["published_at"], name="revocation_published")]
 
     def __str__(self) -> str:
         return f"revocation of session {self.session_id} (not yet in Redis)"

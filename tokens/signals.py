@@ -43,10 +43,14 @@ def _user_saved(sender, instance, created, update_fields=None, **kwargs):
 
 @receiver(post_delete, sender=Session)
 def _session_deleted(sender, instance, **kwargs):
-    # A deleted session (user deleted, or cleanup) must not live on in Redis; if
-    # Redis cannot be told now, the outbox row (deleted with the session's
-    # transaction if that rolls back) is replayed later.
-    if not instance.is_revoked:
+    # A deleted session (user deleted, or cleanup) must not live on in Redis. Its
+    # outbox row (deleted with the session's transaction if that rolls back) is
+    # replayed if Redis cannot be told now, and written again to a Redis restored
+    # from a snapshot that still holds the session as alive. An expired session
+    # needs neither: its Redis entry expired with it.
+    now = clock.now()
+    if not instance.is_revoked and instance.expires_at > now:
         sid, uid = str(instance.pk), str(instance.user_id)
-        if not store.mark_revoked({(sid, uid): "deleted"}, ttl=revocations.revoked_ttl()):
-            revocations.record([(sid, uid, "deleted")], now=clock.now())
+        revocations.record([(sid, uid, "deleted")], now=now)
+        if store.mark_revoked({(sid, uid): "deleted"}, ttl=revocations.revoked_ttl()):
+            revocations.mark_published([sid], now=now)

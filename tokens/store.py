@@ -11,6 +11,9 @@ Redis, behind Sentinel, and on a cluster.
   {u<user id>}:u                JSON snapshot of the user's cached fields
   {t:<scope>:<ident>}           fixed-window throttle counter (":strikes" for its back-off count)
   {t:login_user:<ident>}:k:<ident>  a username has logged in from this IP before (skips the ceiling)
+  {revocations}:mark            the run_id of the Redis server the revocation outbox was last
+                                replayed into in full (tokens.revocations): any other value, or
+                                none, means this Redis may have gone back in time
 The session check is one MGET of the first two, which share their user's slot.
 """
 
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from django_redis import get_redis_connection
-from django_redis.pool import ConnectionFactory
+from django_redis.pool import ConnectionFactory, SentinelConnectionFactory
 from redis import Redis, RedisCluster
 from redis.commands.core import Script
 from redis.exceptions import RedisError
@@ -83,9 +86,14 @@ return {ttl, over}
 
 class _Breaker:
     down_until = 0.0
-    # Set by every failure, taken by tokens.revocations: a process that has seen
-    # Redis fail replays the revocation outbox before it trusts Redis again.
+    # Set by every failure and every reconnect, taken by tokens.revocations: a
+    # process that has seen Redis fail replays the revocation outbox before it
+    # trusts Redis again.
     outage_seen = False
+    # How many times a connection of this process had to connect again: redis-py
+    # does so silently (its Retry, and a pooled socket found closed), which is how
+    # a Redis restarted from a snapshot would otherwise go unnoticed.
+    reconnects = 0
 
     @classmethod
     def check(cls) -> None:
@@ -97,6 +105,20 @@ class _Breaker:
         cls.down_until = time.time() + BREAKER_SECONDS
         cls.outage_seen = True
         logger.warning("redis unavailable: %s", exc)
+
+
+def _note_connect(connection) -> None:
+    if getattr(connection, "_duotoken_connected", False):
+        _Breaker.reconnects += 1
+        _Breaker.outage_seen = True
+        logger.warning("redis connection re-established: checking it before trusting it")
+    connection._duotoken_connected = True
+
+
+def _connect_and_note(connection) -> None:
+    # Standing in for redis-py's own handshake (redis_connect_func replaces it).
+    connection.on_connect()
+    _note_connect(connection)
 
 
 def is_marked_down() -> bool:
@@ -158,13 +180,56 @@ def _dump(snapshot: list) -> str:
 
 
 def read_session(session_id: str, user_id: str) -> tuple[SessionEntry | None, list | None]:
-    """The hot path: one round trip (one slot) for the session's liveness and the user snapshot."""
+    """The hot path: one round trip (one slot) for the session's liveness and the user snapshot.
+
+    An answer read over a connection that had to reconnect is not believed: the
+    server may be a new one, restored from a snapshot older than some revocation,
+    and only the outbox check (at the next session check) can tell."""
+    reconnects = _Breaker.reconnects
     try:
         raw_session, raw_user = _redis().mget(session_key(session_id, user_id), user_key(user_id))
     except RedisError as exc:
         _Breaker.trip(exc)
         raise StoreUnavailable(str(exc)) from exc
+    if _Breaker.reconnects != reconnects:
+        raise StoreUnavailable("redis reconnected during the session check")
     return _parse_session(raw_session), (json.loads(raw_user) if raw_user is not None else None)
+
+
+def _mark_key() -> str:
+    # Its own slot: on a cluster this watches the node that holds it.
+    return _key("{revocations}", "mark")
+
+
+def server_identity() -> tuple[str, bool]:
+    """(run_id of the Redis server answering, whether the outbox was last replayed
+    in full into this very server). Redis draws a new run_id at every start, and a
+    promoted replica has its own, so a restart from a snapshot, an AOF that lost its
+    tail or a failover all read False until the outbox is replayed; a publish made
+    after the restart cannot hide it, as it would a high-water mark."""
+    try:
+        client = _redis(respect_breaker=False)
+        if isinstance(client, RedisCluster):
+            info = client.info("server", target_nodes=client.get_node_from_key(_mark_key()))
+            if "run_id" not in info:  # {node name: info} on some versions
+                info = next(iter(info.values()))
+        else:
+            info = client.info("server")
+        run_id = str(info["run_id"])
+        mark = client.get(_mark_key())
+    except RedisError as exc:
+        _Breaker.trip(exc)
+        raise StoreUnavailable(str(exc)) from exc
+    return run_id, mark is not None and mark.decode() == run_id
+
+
+def vouch_for(run_id: str) -> None:
+    """Record that the outbox has been replayed in full into the server `run_id`."""
+    try:
+        _redis(respect_breaker=False).set(_mark_key(), run_id)
+    except RedisError as exc:
+        _Breaker.trip(exc)
+        raise StoreUnavailable(str(exc)) from exc
 
 
 def remember_session(
@@ -307,6 +372,24 @@ def login_known_remember(username: str, ip: str, *, ttl: int) -> None:
         logger.info("could not remember a known login address: %s", exc)
 
 
+class NoticingConnectionFactory(ConnectionFactory):
+    """django-redis's factory, for the security alias: every connection reports
+    when it connects again (see `_note_connect`). Its own pools, so that the cache
+    alias on the same URL never hands it a connection without the hook."""
+
+    _pools: dict = {}
+
+    def make_connection_params(self, url: str) -> dict:
+        return {**super().make_connection_params(url), "redis_connect_func": _connect_and_note}
+
+
+class NoticingSentinelConnectionFactory(SentinelConnectionFactory):
+    _pools: dict = {}
+
+    def make_connection_params(self, url: str) -> dict:
+        return {**super().make_connection_params(url), "redis_connect_func": _connect_and_note}
+
+
 class ClusterConnectionFactory(ConnectionFactory):
     """django-redis has no cluster client: this factory hands it a redis-py
     RedisCluster for a ``redis+cluster://host:port`` (or ``rediss+cluster://``)
@@ -324,6 +407,8 @@ class ClusterConnectionFactory(ConnectionFactory):
             retry = self.pool_cls_kwargs.get("retry")
             if retry is not None:
                 params["retry"] = retry
+            # RedisCluster runs its own handshake first, then this.
+            params["redis_connect_func"] = _note_connect
             plain = url.replace("+cluster://", "://", 1)
             client = self._clusters[url] = RedisCluster.from_url(plain, **params)
         return client

@@ -22,11 +22,13 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 
-from tests.factories import user_create
+from tests.factories import PASSWORD, user_create
+from tests.servers import PrivateRedis
 from tokens import revocations, store
 from tokens.models import Session
 
 from .conftest import (
+    REQUEST_TIMEOUT,
     THROTTLES_OFF,
     Pair,
     access_name,
@@ -41,6 +43,7 @@ from .conftest import (
     logout,
     me,
     pair_from,
+    post,
     refresh,
     refresh_name,
     sets_token_cookie,
@@ -431,3 +434,83 @@ def test_partition_heals_the_cut_off_host_replays_on_reconnect(private_redis, pa
     response = me(host_b.url, pair.access)
     assert (response.status_code, code_of(response)) == (401, "session_revoked")
     assert revocations.waiting() == 0
+
+
+# A restored Redis is refused by every process within its outbox check; this is
+# the documented bound (AUTH_REVOCATION_POLL_SECONDS), plus the time a loaded
+# machine takes to answer the requests that observe it.
+RESTORE_POLL_SECONDS = env_float("SYSTEM_RESTORE_POLL_SECONDS", 2)
+RESTORE_SLACK_SECONDS = env_float("SYSTEM_RESTORE_SLACK_SECONDS", 5)
+
+
+@pytest.fixture
+def restorable_redis(tmp_path):
+    """A private redis-server with RDB persistence in tmp_path (saved when the test says)."""
+    server = PrivateRedis(snapshot_dir=tmp_path).start()
+    yield server
+    server.kill()
+
+
+def _verify(base: str, access: str) -> requests.Response:
+    return requests.get(base + "/api/auth/verify/", cookies={access_name(): access}, timeout=REQUEST_TIMEOUT)
+
+
+def test_redis_restarted_from_snapshot_refuses_revoked_tokens_on_every_host_within_the_poll(
+    restorable_redis, start_servers
+):
+    servers = start_servers(
+        2, **THROTTLES_OFF, REDIS_URL=restorable_redis.url, AUTH_REVOCATION_POLL_SECONDS=str(RESTORE_POLL_SECONDS)
+    )
+    for name in ("alice", "bob", "carol"):
+        user_create(username=name)
+    csrf = csrf_token(servers[0].url)
+    alice = login_pair(servers[0].url, "alice", csrf=csrf)
+    bob = login_pair(servers[1].url, "bob", csrf=csrf)
+    carol = login_pair(servers[0].url, "carol", csrf=csrf)
+    for server in servers:
+        for pair in (alice, bob, carol):
+            assert me(server.url, pair.access).status_code == 200
+    alive = {pair: _stale_entry(restorable_redis.port, pair) for pair in (alice, bob)}
+    assert alive == {pair: f"1:{claims_of(pair.access)['user_id']}" for pair in (alice, bob)}
+
+    restorable_redis.snapshot()
+    assert logout(servers[0].url, alice, csrf=csrf).status_code == 204
+    response = post(
+        servers[1].url,
+        "/api/auth/password/change/",
+        csrf=csrf,
+        cookies={access_name(): bob.access, refresh_name(): bob.refresh},
+        json={"old_password": PASSWORD, "new_password": "a brand new passphrase 42"},
+    )
+    assert response.status_code == 200, response.text
+    revoked = {"alice": alice, "bob": bob}
+    for server in servers:
+        for pair in revoked.values():
+            assert code_of(me(server.url, pair.access)) == "session_revoked"
+
+    # A crash: killed, and started again from the snapshot, on the same port.
+    restorable_redis.restart()
+    assert {pair: _stale_entry(restorable_redis.port, pair) for pair in (alice, bob)} == alive
+
+    def refused_everywhere() -> bool:
+        return all(
+            code_of(check(server.url, pair.access)) == "session_revoked"
+            for server in servers
+            for pair in revoked.values()
+            for check in (me, _verify)
+        )
+
+    assert eventually(refused_everywhere, timeout=RESTORE_POLL_SECONDS + RESTORE_SLACK_SECONDS, interval=0.1)
+    assert _stale_entry(restorable_redis.port, alice) == "0:logout"
+    assert _stale_entry(restorable_redis.port, bob) == "0:password_change"
+    # And from then on, on every worker of every host; the session left alone still works.
+    answers = Counter(
+        (name, response.status_code, code_of(response))
+        for server in servers
+        for _ in range(3 * len(server.worker_pids()))
+        for name, pair in revoked.items()
+        for response in (me(server.url, pair.access), _verify(server.url, pair.access))
+    )
+    assert set(answers) == {("alice", 401, "session_revoked"), ("bob", 401, "session_revoked")}
+    for server in servers:
+        assert me(server.url, carol.access).json()["username"] == "carol"

@@ -3,13 +3,15 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from django.db import close_old_connections
 
-from tokens.revocations import publish_pending, waiting
+from tokens import store
+from tokens.revocations import sync, waiting
 
 
 class Command(BaseCommand):
     help = (
-        "Write every revocation Redis has not taken yet (the outbox) to Redis. Run once (cron), or with "
-        "--every N as a sidecar: then AUTH_REVOCATION_POLL_SECONDS=0 takes the periodic check off the web processes."
+        "Write every revocation Redis has not taken yet (the outbox) to Redis, and all recent ones again to a Redis "
+        "that went back in time (restarted from a snapshot, failed over). Run once (cron), or with --every N as a "
+        "sidecar: then AUTH_REVOCATION_POLL_SECONDS=0 takes the periodic check off the web processes."
     )
 
     def add_arguments(self, parser):
@@ -23,7 +25,11 @@ class Command(BaseCommand):
             raise CommandError("--every must not be negative.")
         while True:
             queued = waiting()
-            if publish_pending():
+            try:
+                published = sync(republish_recent=store.take_outage_seen())
+            except store.StoreUnavailable:
+                published = False
+            if published:
                 if queued or not every:
                     self.stdout.write(f"Published {queued} revocation(s); none is waiting.")
             else:
