@@ -26,6 +26,6 @@ timeout = 30
 
 def on_starting(server):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    from config.preflight import preflight_or_exit
+    from tokens.preflight import preflight_or_exit
 
     preflight_or_exit()

@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from tokens.serializers import SessionInfoSerializer
+
 
 class StrictCharField(serializers.CharField):
     """A string and only a string (DRF's CharField would turn 123 into "123"), that
@@ -29,16 +31,6 @@ class UserSerializer(serializers.Serializer):
     email = serializers.EmailField(read_only=True)
 
 
-class SessionInfoSerializer(serializers.Serializer):
-    id = serializers.UUIDField(source="session_id")
-    expiry = serializers.DateTimeField(source="pair.session_expires")
-    absolute_expiry = serializers.DateTimeField(source="absolute_expires_at")
-
-
 class LoginResponseSerializer(serializers.Serializer):
     user = UserSerializer()
-    session = SessionInfoSerializer()
-
-
-class RefreshResponseSerializer(serializers.Serializer):
     session = SessionInfoSerializer()

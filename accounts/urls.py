@@ -3,7 +3,8 @@ from django.urls import path
 from tokens.gateway import VerifyView
 from tokens.views import RefreshView
 
-from . import introspection, sessions_views, views
+from . import introspection, views
+from .selfservice import views as selfservice
 
 app_name = "auth"
 
@@ -17,9 +18,9 @@ urlpatterns = [
 ]
 
 urlpatterns += [
-    path("sessions/", sessions_views.SessionListView.as_view(), name="sessions"),
-    path("sessions/<str:session_id>/", sessions_views.SessionDetailView.as_view(), name="session-detail"),
-    path("password/change/", sessions_views.PasswordChangeView.as_view(), name="password-change"),
+    path("sessions/", selfservice.SessionListView.as_view(), name="sessions"),
+    path("sessions/<str:session_id>/", selfservice.SessionDetailView.as_view(), name="session-detail"),
+    path("password/change/", selfservice.PasswordChangeView.as_view(), name="password-change"),
 ]
 
 urlpatterns += [

@@ -20,7 +20,7 @@ from .cookies import read_access
 from .csrf import enforce_csrf
 from .errors import AuthError
 from .models import Session
-from .selectors import session_user
+from .services import session_user_checked
 from .tokens import ACCESS, TokenExpired, TokenInvalid, decode
 
 
@@ -43,7 +43,7 @@ class CookieJWTAuthentication(BaseAuthentication):
         return access_claims(raw)
 
     def get_user(self, claims: dict[str, Any]) -> AbstractBaseUser:
-        return session_user(session_id=claims["sid"], user_id=claims[auth_settings().user_id_claim])
+        return session_user_checked(session_id=claims["sid"], user_id=claims[auth_settings().user_id_claim])
 
     def authenticate_header(self, request: Request) -> str:
         # Any value makes DRF answer 401 (not 403) when credentials are missing.

@@ -25,7 +25,7 @@ from .conf import auth_settings
 from .cookies import read_access
 from .csrf import enforce_csrf
 from .errors import AuthError
-from .selectors import session_user
+from .services import session_user_checked
 from .tokens import ACCESS, TokenExpired, TokenInvalid, decode
 from .views import ERROR_RESPONSE
 
@@ -77,7 +77,7 @@ def gateway_identity(request: HttpRequest) -> tuple[AbstractBaseUser, dict[str, 
         # A cookie rides along on cross-site requests; a bearer header never does.
         enforce_csrf_as(request, original_method(request))
     claims = access_claims(raw)
-    user = session_user(session_id=claims["sid"], user_id=claims[auth_settings().user_id_claim])
+    user = session_user_checked(session_id=claims["sid"], user_id=claims[auth_settings().user_id_claim])
     return user, claims
 
 
@@ -164,7 +164,7 @@ def token_introspect(*, raw: str | None) -> dict[str, Any]:
     conf = auth_settings()
     try:
         claims = decode(raw, ACCESS)
-        user = session_user(session_id=claims["sid"], user_id=claims[conf.user_id_claim])
+        user = session_user_checked(session_id=claims["sid"], user_id=claims[conf.user_id_claim])
     except (TokenExpired, TokenInvalid, AuthError):
         return INACTIVE
     answer: dict[str, Any] = {

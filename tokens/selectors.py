@@ -60,7 +60,8 @@ def snapshot_ttl() -> int:
 
 
 def session_user(*, session_id: str, user_id: str) -> AbstractBaseUser:
-    """The live user of a session, or AuthError `session_revoked`."""
+    """The live user of a session, or AuthError `session_revoked` (`SessionMustEnd`
+    when the session must also be ended: call `services.session_user_checked`)."""
     if not revocations.sync_if_due():
         # Redis may have gone back in time and has not been given the recent
         # revocations yet: the database answers until it has.
@@ -89,14 +90,23 @@ def session_user(*, session_id: str, user_id: str) -> AbstractBaseUser:
     return user
 
 
+class SessionMustEnd(AuthError):
+    """The verdict of a read that found a session which must end for good. A
+    selector only reads: the caller (`tokens.services.session_user_checked`) ends
+    what the verdict names, then answers `session_revoked`."""
+
+    def __init__(self, *, reason: str, user_id: object = None, session_ids: list[str] | None = None) -> None:
+        super().__init__("session_revoked")
+        self.reason = reason
+        self.user_id = user_id
+        self.session_ids = session_ids
+
+
 def _end_sessions_of_inactive_user(user_id) -> NoReturn:
     """A session found belonging to an inactive user ends for good, so that
     reactivating the user resurrects nothing, however `is_active` was changed
     (QuerySet.update() sends no signal)."""
-    from .services import sessions_revoke
-
-    sessions_revoke(reason=RevokeReason.USER_DEACTIVATED, user=user_id)
-    raise AuthError("session_revoked")
+    raise SessionMustEnd(reason=RevokeReason.USER_DEACTIVATED, user_id=user_id)
 
 
 def _session_user_from_db(*, session_id: str, user_id: str, cache: bool) -> AbstractBaseUser:
@@ -112,10 +122,7 @@ def _session_user_from_db(*, session_id: str, user_id: str, cache: bool) -> Abst
         _end_sessions_of_inactive_user(user.pk)
     if session.credential != credential_fingerprint(user.password):
         # The password hash changed by a path that ended nothing (QuerySet.update()).
-        from .services import sessions_revoke
-
-        sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, session_ids=[session_id])
-        raise AuthError("session_revoked")
+        raise SessionMustEnd(reason=RevokeReason.PASSWORD_CHANGE, session_ids=[session_id])
     if cache:
         store.remember_session(
             session_id,

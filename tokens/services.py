@@ -29,7 +29,7 @@ from .conf import auth_settings
 from .errors import AuthError
 from .events import security_event_record
 from .models import RevokeReason, SecurityEvent, Session, SigningKey, credential_fingerprint
-from .selectors import cache_ttl_for, snapshot_fields, snapshot_ttl, user_snapshot
+from .selectors import SessionMustEnd, cache_ttl_for, session_user, snapshot_fields, snapshot_ttl, user_snapshot
 from .throttles import throttle_refresh
 from .tokens import ACCESS, REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair
 
@@ -378,6 +378,18 @@ def sessions_revoke(
     # or away) repairs it, whichever process queued it.
     ended.published = revocations.publish_pending()
     return ended
+
+
+def session_user_checked(*, session_id: str, user_id: str) -> AbstractBaseUser:
+    """The per-request check (`selectors.session_user`), and the ending of a session
+    it finds must end for good (its user is inactive, its credential changed)."""
+    try:
+        return session_user(session_id=session_id, user_id=user_id)
+    except SessionMustEnd as verdict:
+        # A verdict always names its sessions: never an unscoped "end everything".
+        if verdict.user_id is not None or verdict.session_ids:
+            sessions_revoke(reason=verdict.reason, user=verdict.user_id, session_ids=verdict.session_ids)
+        raise AuthError("session_revoked") from None
 
 
 def revocation_published_or_503(ended: Revoked) -> None:

@@ -7,12 +7,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.serializers import RefreshResponseSerializer
-
 from . import keys
 from .conf import auth_settings
 from .cookies import clear_auth_cookies, read_refresh, set_auth_cookies
 from .csrf import enforce_csrf
+from .serializers import RefreshResponseSerializer
 from .services import session_rotate
 
 # The one error shape (config.exceptions), declared so that clients and schema

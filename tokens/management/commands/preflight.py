@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from config.preflight import problems
+from tokens.preflight import problems
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from tokens.clientinfo import device_label
 
-from .serializers import StrictCharField
+from ..serializers import StrictCharField
 
 
 class SessionSerializer(serializers.Serializer):

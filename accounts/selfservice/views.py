@@ -15,11 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from tokens.cookies import clear_auth_cookies, set_auth_cookies
+from tokens.serializers import RefreshResponseSerializer
 from tokens.views import ERROR_RESPONSE
 
-from .serializers import RefreshResponseSerializer
-from .services import SessionNotFound, user_password_change, user_session_end, user_sessions_page
-from .sessions_serializers import (
+from ..services import SessionNotFound, user_password_change, user_session_end, user_sessions_page
+from .serializers import (
     PasswordChangeSerializer,
     SessionListQuerySerializer,
     SessionSerializer,

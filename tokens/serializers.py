@@ -1,0 +1,14 @@
+"""Response shapes of the session endpoints (refresh/, and the session part of
+login/ and password change), owned by the floor that owns sessions."""
+
+from rest_framework import serializers
+
+
+class SessionInfoSerializer(serializers.Serializer):
+    id = serializers.UUIDField(source="session_id")
+    expiry = serializers.DateTimeField(source="pair.session_expires")
+    absolute_expiry = serializers.DateTimeField(source="absolute_expires_at")
+
+
+class RefreshResponseSerializer(serializers.Serializer):
+    session = SessionInfoSerializer()
