@@ -29,7 +29,6 @@ from django.dispatch import receiver
 from rest_framework import exceptions, status
 from rest_framework.authentication import BaseAuthentication, CSRFCheck
 from rest_framework.request import Request
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from .errors import InvalidToken, Unavailable
 from .verifier import Claims, Verifier
@@ -163,6 +162,10 @@ class DuotokenAuthentication(BaseAuthentication):
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Any:
     """DRF's handler, with every simple error shaped `{"detail": ..., "code": ...}`
     like Duotoken's (validation errors keep DRF's shape)."""
+    # Imported here: rest_framework.views reads DEFAULT_AUTHENTICATION_CLASSES at import,
+    # which names this module.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, exceptions.APIException) and not isinstance(exc.detail, (list, dict)):
         response.data = {"detail": str(exc.detail), "code": exc.detail.code}
