@@ -1,6 +1,6 @@
 .PHONY: serve test lint fmt bench
 
-serve:  ## start the service on http://127.0.0.1:8000 (SQLite + local Redis by default)
+serve:  ## start the service on http://127.0.0.1:8000 (SQLite; a private Redis if none answers; prints a demo login)
 	scripts/serve.sh
 
 test:  ## run every test (set DATABASE_URL for PostgreSQL)

@@ -10,16 +10,19 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
 
-from tests.servers import Gunicorn, PrivateRedis
+from tests.servers import ROOT, Gunicorn, PrivateRedis
 from tokens.conf import auth_settings
 
 
@@ -272,3 +275,21 @@ def private_redis():
     server = PrivateRedis().start()
     yield server
     server.kill()
+
+
+@pytest.fixture(scope="session")
+def duotoken_verify_site(tmp_path_factory) -> Path:
+    """clients/python as its users get it: built into a wheel, installed from that
+    wheel into a directory of its own (its dependencies are the virtualenv's)."""
+    work = tmp_path_factory.mktemp("duotoken-verify")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "--quiet"]
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*pip, *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+    run("wheel", "--no-deps", "--no-build-isolation", "-w", str(work / "dist"), str(ROOT / "clients" / "python"))
+    (wheel,) = (work / "dist").iterdir()
+    assert wheel.name == "duotoken_verify-0.1.0-py3-none-any.whl"
+    run("install", "--no-deps", "--no-index", "--target", str(work / "site"), str(wheel))
+    return work / "site"
