@@ -19,5 +19,6 @@ urlpatterns = [
     path("", include("demo.urls")),
 ]
 
+handler400 = "config.exceptions.bad_request"
 handler404 = "config.exceptions.not_found"
 handler500 = "config.exceptions.server_error"
