@@ -95,8 +95,9 @@ def test_failed_client_auth_over_the_ip_limit_is_429_before_any_lookup_or_digest
             refused = introspect("svc_another", wrong_secret(), ip=ATTACKER_IP)
 
     assert refused.status_code == 429
-    assert refused.json() == {"detail": "Too many requests; retry in 60 s.", "code": "throttled"}
-    assert refused["Retry-After"] == "60"
+    assert refused.json()["code"] == "throttled"
+    assert re.fullmatch(r"Too many requests; retry in \d+ s\.", refused.json()["detail"])
+    assert 1 <= int(refused["Retry-After"]) <= 60
     assert digests == {"digest": 0, "check_password": 0}
     event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.THROTTLED)
     assert (event.ip, event.data) == (ATTACKER_IP, {"scope": "introspection_failed_ip", "limit": 2, "seconds": 60})
