@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from tokens import clock
-from tokens.admin import REVOKE_PERMISSION, SessionColumns, message_sessions_ended
+from tokens.admin import REVOKE_PERMISSION, SecretColumnsNotFiltered, SessionColumns, message_sessions_ended
 from tokens.models import RevokeReason, Session
 from tokens.services import sessions_live_ids
 
@@ -72,7 +72,7 @@ class SessionInline(SessionColumns, admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(SecretColumnsNotFiltered, DjangoUserAdmin):
     inlines = (SessionInline,)
     actions = ("revoke_all_sessions",)
     readonly_fields = ("all_sessions", "security_log")
@@ -130,9 +130,10 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(ServiceClient)
-class ServiceClientAdmin(admin.ModelAdmin):
+class ServiceClientAdmin(SecretColumnsNotFiltered, admin.ModelAdmin):
     """Services allowed to introspect tokens. The secret is generated on "Save" and
-    shown once in the confirmation message; only its hash is stored."""
+    shown once in the confirmation message; only its digest is stored. Deactivating
+    needs the change permission: viewing alone does not cut a service off."""
 
     list_display = ("name", "client_id", "is_active", "created_at", "last_used_at")
     list_filter = ("is_active",)
@@ -150,7 +151,7 @@ class ServiceClientAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        client, secret = service_client_create(name=obj.name, request=request)
+        client, secret = service_client_create(name=obj.name, request=request, admin=request.user)
         obj.pk, obj.client_id, obj.created_at = client.pk, client.client_id, client.created_at
         self.message_user(
             request,
@@ -159,10 +160,10 @@ class ServiceClientAdmin(admin.ModelAdmin):
             messages.WARNING,
         )
 
-    @admin.action(description="Deactivate selected service clients")
+    @admin.action(description="Deactivate selected service clients", permissions=["change"])
     def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[ServiceClient]) -> None:
         ended = sum(
-            service_client_deactivate(client_id=client_id, request=request)
+            service_client_deactivate(client_id=client_id, request=request, admin=request.user)
             for client_id in queryset.values_list("client_id", flat=True)
         )
         self.message_user(request, f"{ended} service client(s) deactivated.", messages.SUCCESS)

@@ -94,7 +94,13 @@ class IntrospectView(APIView):
     @extend_schema(
         summary="Token introspection (RFC 7662)",
         request={"application/x-www-form-urlencoded": IntrospectionRequestSerializer},
-        responses={200: INTROSPECTION_RESPONSE, 400: ERROR_RESPONSE, 401: ERROR_RESPONSE, 429: ERROR_RESPONSE},
+        responses={
+            200: INTROSPECTION_RESPONSE,
+            400: ERROR_RESPONSE,
+            401: ERROR_RESPONSE,
+            429: ERROR_RESPONSE,
+            503: ERROR_RESPONSE,
+        },
     )
     def post(self, request: Request) -> Response:
         form = IntrospectionRequestSerializer(data=request.data)

@@ -25,8 +25,10 @@ class User(AbstractUser):
 class ServiceClient(models.Model):
     """A service that may introspect tokens (RFC 7662), with HTTP Basic credentials.
 
-    The secret is stored only as a Django password hash and shown once, when the
-    client is created (admin or `manage.py service_clients create`).
+    The secret (256 random bits) is shown once, when the client is created (admin or
+    `manage.py service_clients create`), and stored only as `sha256$<hex digest>`
+    (accounts.service_clients); older rows hold a Django password hash until their
+    first successful use replaces it.
     """
 
     name = models.CharField(max_length=100, unique=True)

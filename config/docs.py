@@ -1,10 +1,15 @@
 """The API docs page: Redoc served from this project's static files (the pinned
-drf-spectacular-sidecar bundle), never from a third-party CDN, under a CSP."""
+drf-spectacular-sidecar bundle), never from a third-party CDN, under a CSP; and the
+schema it reads.
+
+Both are public (drf-spectacular's SERVE_PERMISSIONS, AllowAny) and authenticate
+nobody: the default cookie authentication would answer 401 to a browser that still
+holds an expired or invalid access cookie, for a page that needs no identity."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularRedocView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -26,8 +31,13 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+class SchemaView(SpectacularAPIView):
+    authentication_classes = ()
+
+
 class DocsView(SpectacularRedocView):
     template_name = "docs/redoc.html"
+    authentication_classes = ()
 
     @extend_schema(exclude=True)
     def get(self, request: Request, *args, **kwargs) -> Response:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import math
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import TooManyFieldsSent
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
@@ -89,6 +91,20 @@ def csrf_failure(request: HttpRequest, reason: str = "", template_name: str | No
     if _wants_json(request):
         return JsonResponse(error_body("csrf_failed", f"CSRF verification failed: {reason}."), status=403)
     return django_csrf_failure(request, reason=reason)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None):
+    """Django's 400 (a SuspiciousOperation: a form with more fields than
+    DATA_UPLOAD_MAX_NUMBER_FIELDS where DRF's form parser or request.POST reads it, a
+    bad Host) in our shape under /api/, as 400 `invalid`."""
+    if not _wants_json(request):
+        from django.views.defaults import bad_request as django_bad_request
+
+        return django_bad_request(request, exception)
+    if isinstance(exception, TooManyFieldsSent):
+        fields = {"body": [f"More than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields."]}
+        return JsonResponse(error_body("invalid", "Malformed request body.", fields), status=400)
+    return JsonResponse(error_body("invalid", "Bad request."), status=400)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None):

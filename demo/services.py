@@ -23,19 +23,6 @@ THIEF_IP = "203.0.113.66"
 THIEF_USER_AGENT = "curl/8.5.0 (demo thief)"
 
 
-class TooEarly(Exception):
-    """The replay would still be inside the grace window, where the server treats it
-    as the owner's own retry; `seconds` until it would not be."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"the grace window is open for {seconds:.1f} s more")
-        self.seconds = seconds
-
-
-class NothingToSteal(Exception):
-    """The session has never been refreshed, so no used refresh token exists yet."""
-
-
 def _thief_request() -> HttpRequest:
     request = HttpRequest()
     request.method = "POST"
@@ -45,13 +32,18 @@ def _thief_request() -> HttpRequest:
 
 def thief_replay(*, session_id: str) -> SecurityEvent:
     """Present the previous generation's refresh token after the grace window; returns
-    the security-log entry of the reuse the server detected."""
+    the security-log entry of the reuse the server detected. 409 `nothing_to_steal`
+    before the first refresh, 409 `grace_window_open` while the server would still
+    take the replay for the owner's own retry."""
     session = Session.objects.get(pk=session_id)
     if session.generation < 2:
-        raise NothingToSteal
+        raise AuthError("nothing_to_steal")
     window_left = (session.rotated_at + auth_settings().grace - clock.now()).total_seconds()
     if window_left >= 0:
-        raise TooEarly(window_left)
+        raise AuthError(
+            "grace_window_open",
+            f"The grace window is open for {window_left:.1f} s more: a replay now would count as your own retry.",
+        )
     stolen = RefreshToken.for_generation(
         session_id=str(session.pk),
         user_id=str(session.user_id),

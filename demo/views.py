@@ -17,8 +17,6 @@ from django.utils.cache import get_conditional_response, patch_cache_control, qu
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
-from rest_framework.exceptions import APIException
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,7 +26,7 @@ from tokens import clock
 from tokens.conf import auth_settings
 from tokens.models import SecurityEvent, Session
 
-from .services import NothingToSteal, TooEarly, thief_replay
+from .services import thief_replay
 
 # Everything the page loads comes from this origin, and no script or style is
 # inline, so the strictest useful policy holds.
@@ -127,20 +125,6 @@ class StateView(_DemoAPIView):
         )
 
 
-class _Conflict(APIException):
-    status_code = status.HTTP_409_CONFLICT
-
-
-class GraceWindowOpen(_Conflict):
-    default_code = "grace_window_open"
-    default_detail = "The grace window is still open: a replay now would count as your own retry."
-
-
-class NothingToStealYet(_Conflict):
-    default_code = "nothing_to_steal"
-    default_detail = "This session has not been refreshed yet, so there is no used refresh token to replay."
-
-
 def security_event_json(event: SecurityEvent) -> dict:
     return {
         "kind": event.kind,
@@ -157,12 +141,5 @@ class ThiefView(_DemoAPIView):
     grace window: the server must detect the reuse and end the session."""
 
     def post(self, request: Request) -> Response:
-        try:
-            event = thief_replay(session_id=request.auth["sid"])
-        except TooEarly as exc:
-            raise GraceWindowOpen(
-                f"The grace window is open for {exc.seconds:.1f} s more: a replay now would count as your own retry."
-            ) from None
-        except NothingToSteal:
-            raise NothingToStealYet from None
+        event = thief_replay(session_id=request.auth["sid"])
         return Response({"outcome": "refresh_token_reused", "event": security_event_json(event)})

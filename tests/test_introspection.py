@@ -238,3 +238,23 @@ def test_introspect_is_rate_limited_per_client(orders, logged_in):
     event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.THROTTLED)
     assert event.data == {"scope": "introspection_client", "limit": 2, "seconds": 60}
     assert event.username == orders[0].client_id
+
+
+def test_introspect_form_with_more_fields_than_django_allows_is_400_invalid_json(orders):
+    client, secret = orders
+    body = "token=x&" + "&".join(f"f{n}=" for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS))
+
+    response = SpaClient().post(
+        INTROSPECT,
+        body,
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION=basic(client.client_id, secret),
+    )
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {
+        "detail": "Malformed request body.",
+        "code": "invalid",
+        "fields": {"body": ["More than 1000 fields."]},
+    }

@@ -43,3 +43,23 @@ def test_each_bucket_is_counted_even_when_they_live_in_different_slots(db):
     wait, over = store.throttle_hit(buckets)
 
     assert over == 1 and 0 < wait <= 60
+
+
+def test_peek_reads_buckets_in_different_slots_without_counting_them(db):
+    buckets = [
+        store.Bucket("introspection_failed_ip", "203.0.113.9", Rate(1, 60)),
+        store.Bucket("introspection_failed_all", "all", Rate(5, 60)),
+    ]
+    marker = store.introspection_known_key("svc_a", "203.0.113.9")
+    assert store.throttle_peek(buckets, marker=marker) == ([store.Peek(0, 0.0), store.Peek(0, 0.0)], False)
+
+    store.throttle_hit(buckets)
+    store.throttle_hit(buckets)
+    store.introspection_known_remember("svc_a", "203.0.113.9", ttl=60)
+    peeks, known = store.throttle_peek(buckets, marker=marker)
+
+    assert [peek.count for peek in peeks] == [2, 2]
+    assert 0 < peeks[0].wait <= 60 and peeks[1].wait == 0.0
+    assert known is True
+    again, _ = store.throttle_peek(buckets, marker=marker)
+    assert [peek.count for peek in again] == [2, 2]  # reading counted nothing

@@ -4,13 +4,12 @@ admin with the secret shown once and stored hashed, listed, and deactivated."""
 from io import StringIO
 
 import pytest
-from django.contrib.auth.hashers import check_password
 from django.contrib.messages import get_messages
 from django.core.management import CommandError, call_command
 from django.test import Client
 
 from accounts.models import ServiceClient
-from accounts.service_clients import service_client_create
+from accounts.service_clients import secret_digest, service_client_create
 from tokens.models import SecurityEvent
 
 from .factories import user_create
@@ -22,14 +21,14 @@ def run(*args: str) -> tuple[str, str]:
     return out.getvalue(), err.getvalue()
 
 
-def test_service_clients_create_prints_id_and_secret_once_and_stores_a_hash(db):
+def test_service_clients_create_prints_id_and_secret_once_and_stores_a_digest(db):
     out, err = run("create", "orders")
 
     lines = dict(line.split(": ", 1) for line in out.splitlines())
     client = ServiceClient.objects.get()
     assert (client.name, client.client_id, client.is_active) == ("orders", lines["client_id"], True)
     assert lines["client_secret"] not in client.secret_hash
-    assert check_password(lines["client_secret"], client.secret_hash)
+    assert client.secret_hash == secret_digest(lines["client_secret"])
     assert err == "The secret is shown only now; only its hash is stored.\n"
     event = SecurityEvent.objects.get(kind=SecurityEvent.Kind.SERVICE_CLIENT_CREATED)
     assert event.data == {"client": {"id": client.client_id, "name": "orders"}}
@@ -94,7 +93,7 @@ def test_admin_add_service_client_shows_the_secret_once(admin_client):
     prefix = f"Client id: {client.client_id} Secret: "
     (message,) = [str(m) for m in get_messages(response.wsgi_request) if str(m).startswith(prefix)]
     secret = message[len(prefix) :].split(" ", 1)[0]
-    assert check_password(secret, client.secret_hash)
+    assert client.secret_hash == secret_digest(secret)
     assert secret in admin_client.get(response.url).content.decode()  # the message, once
     page = admin_client.get(f"/admin/accounts/serviceclient/{client.pk}/change/")
     assert page.status_code == 200

@@ -3,6 +3,7 @@ answered in headers for nginx `auth_request`, Traefik ForwardAuth and Envoy."""
 
 from datetime import timedelta
 from email.header import decode_header
+from urllib.parse import unquote
 
 import pytest
 
@@ -217,20 +218,47 @@ def test_verify_sent_with_the_unsafe_method_itself_checks_csrf(logged_in):
     assert allowed.status_code == 200
 
 
-def test_verify_non_ascii_identity_is_rfc2047_encoded(db):
-    user_create(username="zoë", email="zoë@exämple.com")
+def verified_identity(username: str, email: str) -> dict:
+    user_create(username=username, email=email)
     spa = SpaClient()
-    assert spa.login(username="zoë").status_code == 200
-
+    assert spa.login(username=username).status_code == 200
     response = spa.get(VERIFY)
-
     assert response.status_code == 200
-    decoded = {
-        name: decode_header(response[name])[0][0].decode(decode_header(response[name])[0][1])
-        for name in ("X-Auth-Username", "X-Auth-Email")
-    }
-    assert decoded == {"X-Auth-Username": "zoë", "X-Auth-Email": "zoë@exämple.com"}
-    assert response["X-Auth-Username"].isascii()
+    return identity(response)
+
+
+def test_verify_non_ascii_identity_is_percent_encoded_utf8(db):
+    headers = verified_identity("zoë", "zoë@exämple.com")
+
+    assert headers["X-Auth-Username"] == "zo%C3%AB"
+    assert headers["X-Auth-Email"] == "zo%C3%AB@ex%C3%A4mple.com"
+    assert {unquote(headers["X-Auth-Username"]), unquote(headers["X-Auth-Email"])} == {"zoë", "zoë@exämple.com"}
+
+
+def test_verify_email_that_is_an_rfc2047_encoded_word_decodes_only_to_itself(db):
+    # A valid address whose local part is an encoded word for "admin@corp.example".
+    email = "=?utf-8?q?admin=40corp.example?=@evil.example"
+
+    value = verified_identity("mallory", email)["X-Auth-Email"]
+
+    assert "=?" not in value
+    assert decode_header(value) == [(value, None)]  # nothing for an RFC 2047 decoder
+    assert unquote(value) == email
+
+
+@pytest.mark.parametrize(
+    ("email", "header"),
+    [
+        ("a%40b@x.example", "a%2540b@x.example"),  # a literal %XX stays literal
+        ("alice+orders@x.example", "alice%2Borders@x.example"),  # form decoders read + as a space
+        ("o'brien@x.example", "o%27brien@x.example"),
+    ],
+)
+def test_verify_identity_encoding_is_unambiguous(db, email, header):
+    value = verified_identity("someone", email)["X-Auth-Email"]
+
+    assert value == header
+    assert unquote(value) == email
 
 
 def test_verify_in_steady_state_makes_no_database_query(logged_in, django_assert_num_queries):

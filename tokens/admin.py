@@ -1,5 +1,9 @@
 """Sessions and the security log in Django admin: read-only records, plus one action
-("Revoke selected sessions") guarded by its own permission, `tokens.revoke_session`."""
+("Revoke selected sessions") guarded by its own permission, `tokens.revoke_session`.
+
+Every action here and in accounts/admin.py declares the permission it needs, so a
+staff user who may only view never changes anything; no changelist filters on a
+secret column."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
+from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
@@ -20,6 +25,19 @@ from .models import SecurityEvent, Session, SigningKey
 from .services import Revoked, sessions_live_ids, sessions_revoke_by_admin
 
 REVOKE_PERMISSION = "tokens.revoke_session"
+# Columns no changelist may filter on, through any relation (`user__password`): a
+# lookup such as `?private_encrypted__startswith=gAAAAA` would answer one character
+# at a time. Django's own UserAdmin refuses `password` the same way.
+SECRET_COLUMNS = frozenset({"password", "private_encrypted", "secret_hash"})
+
+
+class SecretColumnsNotFiltered:
+    """Refuses (400, for everyone) a changelist lookup that touches a secret column."""
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        if SECRET_COLUMNS.intersection(lookup.split(LOOKUP_SEP)):
+            return False
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
 
 
 def session_status(session: Session) -> str:
@@ -65,7 +83,7 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SecretColumnsNotFiltered, admin.ModelAdmin):
     """Records, not forms: nobody adds, edits or deletes rows by hand."""
 
     def has_add_permission(self, request, obj=None):

@@ -74,6 +74,10 @@ class AuthSettings:
     # Tokens larger than this are refused before any parsing (browsers cap cookies at 4 KB).
     max_token_bytes: int = 4096
     throttle_introspection: Rate = Rate(limit=6000, seconds=60)
+    # Failed service client authentications: per (client id, IP), per IP, and in all.
+    throttle_introspection_failed: Rate = Rate(limit=10, seconds=60)
+    throttle_introspection_failed_ip: Rate = Rate(limit=60, seconds=60)
+    throttle_introspection_failed_all: Rate = Rate(limit=600, seconds=60)
 
 
 @lru_cache(maxsize=1)
@@ -111,6 +115,9 @@ def auth_settings() -> AuthSettings:
         jti_claim=jwt.get("JTI_CLAIM", "jti"),
         signing_key=jwt["SIGNING_KEY"],
         throttle_introspection=Rate.parse(ours.get("THROTTLE_INTROSPECTION", "6000/min")),
+        throttle_introspection_failed=Rate.parse(ours.get("THROTTLE_INTROSPECTION_FAILED", "10/min")),
+        throttle_introspection_failed_ip=Rate.parse(ours.get("THROTTLE_INTROSPECTION_FAILED_IP", "60/min")),
+        throttle_introspection_failed_all=Rate.parse(ours.get("THROTTLE_INTROSPECTION_FAILED_ALL", "600/min")),
         max_sessions_per_user=int(ours.get("MAX_SESSIONS_PER_USER", 50)),
         issuer=jwt.get("ISSUER") or "",
         audience=jwt.get("AUDIENCE") or "",

@@ -22,6 +22,12 @@ ERRORS: dict[str, tuple[int, str]] = {
     "invalid_credentials": (401, "Unable to log in with the provided credentials."),
     "invalid_client": (401, "Service client authentication failed."),
     "csrf_failed": (403, "CSRF verification failed."),
+    # The demo page's thief (demo/, only while AUTH_DEMO_PAGE is on).
+    "grace_window_open": (409, "The grace window is still open: a replay now would count as your own retry."),
+    "nothing_to_steal": (
+        409,
+        "This session has not been refreshed yet, so there is no used refresh token to replay.",
+    ),
     "unsupported_media_type": (415, "Unsupported Content-Type: send JSON (introspect/ takes a form)."),
     "request_too_large": (413, "The request body is too large."),
     "throttled": (429, "Too many requests; retry later."),

@@ -8,9 +8,9 @@ is the RFC 7662 answer behind `introspect/`, whose clients live in `accounts`.
 
 from __future__ import annotations
 
-import base64
 import copy
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, QueryDict
@@ -82,19 +82,22 @@ def gateway_identity(request: HttpRequest) -> tuple[AbstractBaseUser, dict[str, 
 
 
 def header_value(value: str) -> str:
-    """Printable ASCII as is; anything else as an RFC 2047 encoded word, so that every
-    gateway and language reads the same bytes (`email.header.decode_header`)."""
-    if value.isascii() and value.isprintable():
-        return value
-    return "=?utf-8?b?" + base64.b64encode(value.encode("utf-8", "surrogatepass")).decode("ascii") + "?="
+    """An identity value as a header: its UTF-8 bytes percent-encoded (RFC 3986), with
+    the unreserved characters and `@` left as they are, so `alice@example.com` reads
+    as itself. `%` is always encoded, so decoding (Python's `urllib.parse.unquote`,
+    JavaScript's `decodeURIComponent`, Go's `url.PathUnescape`) gives back exactly the
+    stored value and no two values share a header. Nothing in it is an RFC 2047
+    encoded word: an address such as `=?utf-8?q?admin=40corp.example?=@evil.example`
+    arrives as `%3D%3Futf-8...@evil.example`, which no decoder reads as another one."""
+    return quote(value.encode("utf-8", "surrogatepass"), safe="@")
 
 
 _IDENTITY_HEADERS = [
     OpenApiParameter(name, str, OpenApiParameter.HEADER, response=[200], description=description)
     for name, description in (
-        ("X-Auth-User-Id", "the user's id"),
-        ("X-Auth-Username", "the username (RFC 2047 encoded unless printable ASCII)"),
-        ("X-Auth-Email", "the email address (empty if none)"),
+        ("X-Auth-User-Id", "the user's id: the identity to authorise on (names and addresses can change)"),
+        ("X-Auth-Username", "the username, percent-encoded UTF-8 (RFC 3986; letters, digits, `-._~@` as is)"),
+        ("X-Auth-Email", "the email address (empty if none), percent-encoded like the username"),
         ("X-Auth-Session-Id", "the session (token family) id"),
     )
 ]

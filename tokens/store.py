@@ -14,6 +14,7 @@ Redis, behind Sentinel, and on a cluster.
   {revocations}:mark            the run_id of the Redis server the revocation outbox was last
                                 replayed into in full (tokens.revocations): any other value, or
                                 none, means this Redis may have gone back in time
+  {t:introspection_known:<ident>}:k:<ident>  a service client has authenticated from this IP before
 The session check is one MGET of the first two, which share their user's slot.
 """
 
@@ -358,6 +359,50 @@ def throttle_hit(buckets: Sequence[Bucket], *, skip: tuple[int, str] | None = No
         _Breaker.trip(exc)
         raise StoreUnavailable(str(exc)) from exc
     return wait_ms / 1000.0, over
+
+
+class Peek(NamedTuple):
+    count: int  # hits so far in the current window (0: no window open)
+    wait: float  # seconds until the bucket takes hits again; 0 while it is not over its limit
+
+
+def throttle_peek(buckets: Sequence[Bucket], *, marker: str) -> tuple[list[Peek], bool]:
+    """Read, without counting: each bucket's count and wait, and whether `marker`
+    exists. One round trip (a non-transactional pipeline, so the keys may live in
+    different cluster slots)."""
+    try:
+        pipe = _redis().pipeline(transaction=False)
+        pipe.exists(marker)
+        for bucket in buckets:
+            key = _throttle_key(bucket.scope, bucket.ident)
+            pipe.get(key)
+            pipe.pttl(key)
+        found, *replies = pipe.execute()
+    except RedisError as exc:
+        _Breaker.trip(exc)
+        raise StoreUnavailable(str(exc)) from exc
+    peeks = []
+    for bucket, raw, ttl in zip(buckets, replies[::2], replies[1::2], strict=True):
+        count = int(raw) if raw is not None else 0
+        # A counter without an expiry (the script never leaves one) blocks one window.
+        wait = (ttl / 1000.0 if ttl > 0 else float(bucket.rate.seconds)) if count > bucket.rate.limit else 0.0
+        peeks.append(Peek(count, wait))
+    return peeks, bool(found)
+
+
+def introspection_known_key(client_id: str, ip: str) -> str:
+    return _key(f"{{t:introspection_known:{_ident(client_id)}}}", "k", _ident(f"{client_id}|{ip}"))
+
+
+def introspection_known_remember(client_id: str, ip: str, *, ttl: int) -> None:
+    """Remember that a service client authenticated from `ip` (see
+    tokens.throttles.throttle_introspection_failures). Best effort, as for logins."""
+    try:
+        _redis().set(introspection_known_key(client_id, ip), "1", ex=max(1, ttl))
+    except (RedisError, StoreUnavailable) as exc:
+        if isinstance(exc, RedisError):
+            _Breaker.trip(exc)
+        logger.info("could not remember a known service client address: %s", exc)
 
 
 def login_known_remember(username: str, ip: str, *, ttl: int) -> None:

@@ -10,11 +10,15 @@ counts a username *and* a client IP together, the per-IP limit bounds one addres
 across usernames, and a looser per-username ceiling across all addresses (whose
 block doubles each time it is reached again) bounds a distributed guesser. An
 address the user has logged in from before is not held back by that ceiling.
+
+Introspection's service clients are limited the same way, on failed attempts only
+(see `throttle_introspection_failures`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from django.http import HttpRequest
 
@@ -110,12 +114,69 @@ def throttle_refresh(*, request: HttpRequest, session_id: str) -> None:
 
 
 def throttle_introspection(*, request: HttpRequest, client_id: str) -> None:
-    # Per client id, counted before the secret is checked, so that guessing at one
-    # client's secret is bounded too. Fails open: the client's credentials are
-    # checked against the database, and the token check falls back to it as well.
+    # Per authenticated client, counted once its secret has been checked: only a
+    # holder of the secret can spend this budget (failures have their own limits,
+    # below). Fails open: the token check falls back to the database.
     _hit(
         [Bucket("introspection_client", client_id, auth_settings().throttle_introspection)],
         request=request,
         fail_closed=False,
         username=client_id,
     )
+
+
+@dataclass(frozen=True)
+class IntrospectionGate:
+    """What `throttle_introspection_failures` learnt before the secret was checked."""
+
+    checked: bool  # False: Redis could not be read, so nothing was limited
+    known: bool = False  # this client id has authenticated from this IP before
+    first_failure: bool = True  # no failure of this client id from this IP in the current window
+
+
+def _introspection_failure_buckets(client_id: str, ip: str) -> list[Bucket]:
+    conf = auth_settings()
+    return [
+        Bucket("introspection_failed", f"{client_id}|{ip}", conf.throttle_introspection_failed),
+        Bucket("introspection_failed_ip", ip, conf.throttle_introspection_failed_ip),
+        Bucket("introspection_failed_all", "all", conf.throttle_introspection_failed_all),
+    ]
+
+
+def throttle_introspection_failures(*, request: HttpRequest, client_id: str) -> IntrospectionGate:
+    """Refuse (429) before any lookup or hashing while this caller's failed client
+    authentications are over a limit: per (client id, IP), per IP, and in all. Failures
+    are counted by `introspection_client_failed`, successes not at all.
+
+    As for logins, a client id that has authenticated from this IP before is held by
+    its own (client id, IP) count only, so that wrong secrets sent under its id from
+    elsewhere, or a flood that fills the per-IP and global counts, never lock the
+    service out. Fails open (the secret check is one SHA-256); the caller refuses
+    what it cannot check cheaply."""
+    ip = _ip(request)
+    buckets = _introspection_failure_buckets(client_id, ip)
+    try:
+        peeks, known = store.throttle_peek(buckets, marker=store.introspection_known_key(client_id, ip))
+    except store.StoreUnavailable:
+        logger.warning("introspection failure limits skipped: redis unavailable")
+        return IntrospectionGate(checked=False)
+    wait = max(peek.wait for peek in (peeks[:1] if known else peeks))
+    if wait > 0:
+        raise AuthError("throttled", f"Too many requests; retry in {int(wait + 0.999)} s.", retry_after=wait)
+    return IntrospectionGate(checked=True, known=known, first_failure=peeks[0].count == 0)
+
+
+def introspection_client_failed(*, request: HttpRequest, client_id: str, gate: IntrospectionGate) -> None:
+    """Count a failed client authentication; 429 (logged once per window) if it takes
+    a count over its limit."""
+    if not gate.checked:
+        return
+    buckets = _introspection_failure_buckets(client_id, _ip(request))
+    _hit(buckets[:1] if gate.known else buckets, request=request, fail_closed=False, username=client_id)
+
+
+def introspection_client_succeeded(*, request: HttpRequest, client_id: str, gate: IntrospectionGate) -> None:
+    """Remember this client id at this IP (see `throttle_introspection_failures`)."""
+    if gate.checked and not gate.known:
+        ttl = int(auth_settings().max_lifetime.total_seconds())
+        store.introspection_known_remember(client_id, _ip(request), ttl=ttl)

@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 
 from demo.services import THIEF_IP, THIEF_USER_AGENT
+from tokens.errors import ERRORS
 from tokens.models import RevokeReason, SecurityEvent, Session
 
 GRACE = timedelta(seconds=30)
@@ -83,6 +84,19 @@ def test_thief_inside_the_grace_window_waits_and_changes_nothing(refreshed, time
     session = Session.objects.get()
     assert (session.revoked_at, session.generation) == (None, 2)
     assert not SecurityEvent.objects.filter(kind=SecurityEvent.Kind.REFRESH_REUSE).exists()
+
+
+def test_thief_conflicts_are_codes_of_the_error_contract(refreshed, make_spa):
+    nothing = make_spa()
+    assert nothing.login().status_code == 200
+    early = refreshed.send("post", "/demo/api/thief/")
+    before_any_refresh = nothing.send("post", "/demo/api/thief/")
+
+    assert (early.status_code, early.json()["code"]) == (ERRORS["grace_window_open"][0], "grace_window_open")
+    assert (before_any_refresh.status_code, before_any_refresh.json()) == (
+        ERRORS["nothing_to_steal"][0],
+        {"detail": ERRORS["nothing_to_steal"][1], "code": "nothing_to_steal"},
+    )
 
 
 def test_thief_after_the_window_is_detected_and_ends_the_session(refreshed, time_machine):

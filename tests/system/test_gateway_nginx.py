@@ -5,6 +5,7 @@ Django, with the gateway check (`auth_request` to `GET /api/auth/verify/`) from
 from __future__ import annotations
 
 import time
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -110,6 +111,25 @@ def test_gateway_nginx_passes_identity_and_refuses_the_rest_before_the_service(g
         "session_revoked",
     )
     assert orders.requests_since(mark) == []
+
+
+def test_gateway_nginx_passes_percent_encoded_identity_to_the_service_unchanged(gateway):
+    nginx, orders = gateway
+    # A valid address whose local part is an RFC 2047 encoded word for another one.
+    email = "=?utf-8?q?admin=40corp.example?=@evil.example"
+    user = user_create(username="zoë", email=email)
+    logged_in = login(nginx.url, "zoë", csrf=csrf_token(nginx.url))
+    assert logged_in.status_code == 200, logged_in.text
+
+    response = requests.get(
+        nginx.url + "/orders/", cookies={access_name(): logged_in.cookies[access_name()]}, timeout=REQUEST_TIMEOUT
+    )
+
+    assert response.status_code == 200, response.text
+    assert (response.json()["user_id"], response.json()["username"]) == (str(user.pk), "zo%C3%AB")
+    (seen,) = orders.seen
+    assert seen.headers["x-auth-email"] == "%3D%3Futf-8%3Fq%3Fadmin%3D40corp.example%3F%3D@evil.example"
+    assert unquote(seen.headers["x-auth-email"]) == email
 
 
 def open_page(browser, nginx: Nginx) -> tuple[Browsing, object]:
