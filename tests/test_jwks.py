@@ -183,3 +183,25 @@ def test_jwks_publishes_a_key_added_on_another_host_at_the_next_reload(spa, db, 
     keys._State.keyset.loaded_at -= settings.DUOTOKEN["KEYS_RELOAD_SECONDS"]
 
     assert [key["kid"] for key in jwks(spa).json()["keys"]] == [our_kid(), kid]
+
+
+def test_jwks_of_a_host_publishes_a_key_promoted_elsewhere_before_the_host_signs_with_it(logged_in, make_spa):
+    jwks(logged_in)  # this process has looked at the key set
+    private = keys.generate_private(keys.algorithm())
+    kid = keys.thumbprint(private.public_key())
+    # Another host's `add` and `promote --force`: rows this process is not told of.
+    SigningKey.objects.filter(state=SigningKey.State.ACTIVE).update(state=SigningKey.State.PUBLISHED)
+    SigningKey.objects.create(
+        kid=kid,
+        algorithm=keys.algorithm(),
+        state=SigningKey.State.ACTIVE,
+        public_pem=keys.public_pem(private.public_key()),
+        private_encrypted=keys.encrypt_private(private),
+        created_at=clock.now(),
+        promoted_at=clock.now(),
+    )
+
+    assert logged_in.refresh().status_code == 200
+    assert jwt.get_unverified_header(logged_in.cookie("access"))["kid"] == kid
+
+    assert [key["kid"] for key in jwks(logged_in).json()["keys"]] == [our_kid(), kid]

@@ -413,6 +413,11 @@ def _signing_key(kid: str) -> Any:
         logger.error("signing key %s cannot be used: %s", kid, exc)
         raise AuthError("signing_key_unavailable") from None
     _State.private[kid] = key
+    if _State.keyset is not None and kid not in _State.keyset.verifying:
+        # Promoted on another host since this process last looked: publish it here
+        # too before anything it signs leaves (a verifier refetches our JWKS on an
+        # unknown kid).
+        reload()
     return key
 
 
