@@ -15,6 +15,7 @@ from django.test import override_settings
 
 import config.settings as shipped
 from tokens import clock, keys
+from tokens.checks import signing_keys_command
 from tokens.models import Session, SigningKey
 
 from .test_startup import STRONG, _manage
@@ -122,14 +123,14 @@ def test_development_key_usable_in_the_table_refuses_the_start_without_debug(own
             "duotoken.E012",
             f"Signing key {DEV_KID} (active, EdDSA) is the public development key, with which anyone can sign "
             "tokens. Without DJANGO_DEBUG it signs and verifies nothing (logins and refreshes answer 503 while it "
-            f"is the active key). Replace it: `python manage.py signing_keys promote {own_key} --force`, then "
+            f"is the active key). Replace it: {signing_keys_command('promote', own_key, force=True)}, then "
             f"`python manage.py signing_keys retire {DEV_KID} --force`.",
         ),
         (
             "duotoken.W002",
             f"JWT_PRIVATE_KEY is key {own_key}, which does not sign: key {DEV_KID} does (a configured key joins "
             "the key set as published when another key is already active). To make it sign on every host: "
-            f"`python manage.py signing_keys promote {own_key}` (add --force to skip waiting AUTH_JWKS_MAX_AGE, "
+            f"{signing_keys_command('promote', own_key)} (add --force to skip waiting AUTH_JWKS_MAX_AGE, "
             "e.g. after a leak).",
         ),
     ]
@@ -156,8 +157,8 @@ def test_development_key_in_the_table_is_only_a_warning_with_debug(debug_without
 def test_development_key_the_commands_replace_it_and_the_start_is_clean(own_key, spa, alice):
     leftover_development_key(SigningKey.State.ACTIVE)
 
-    command("promote", own_key, "--force")
-    command("retire", DEV_KID, "--force")
+    command("promote", "--force", "--", own_key)
+    command("retire", "--force", "--", DEV_KID)
 
     assert key_checks("duotoken.E012", "duotoken.W002", "duotoken.W003") == []
     assert spa.login().status_code == 200
@@ -171,7 +172,7 @@ def test_development_key_cannot_be_added_or_promoted(own_key, tmp_path):
     with pytest.raises(CommandError, match=f"Key {DEV_KID} is the public development key"):
         command("add", "--private-key-file", str(pem_file))
     with pytest.raises(CommandError, match=f"Key {DEV_KID} is the public development key"):
-        command("promote", DEV_KID, "--force")
+        command("promote", "--force", "--", DEV_KID)
     assert not SigningKey.objects.filter(pk=DEV_KID).exists()
 
 
@@ -181,3 +182,13 @@ def test_development_key_as_jwt_private_key_without_debug_refuses_to_start():
     assert result.returncode != 0
     assert "JWT_PRIVATE_KEY is the public development key, with which anyone can sign tokens" in result.stderr
     assert "(duotoken.E012)" in result.stderr
+
+
+def test_development_key_commands_in_messages_run_as_written_for_a_kid_that_begins_with_a_dash(db):
+    # Kids are base64url: one in 64 begins with "-", which argparse takes for an option.
+    assert (
+        signing_keys_command("promote", "-abc", force=True) == "`python manage.py signing_keys promote --force -- -abc`"
+    )
+    assert signing_keys_command("retire", "abc", force=True) == "`python manage.py signing_keys retire abc --force`"
+    with pytest.raises(CommandError, match="No EdDSA key '-abc' in the key set"):
+        command("promote", "--force", "--", "-abc")

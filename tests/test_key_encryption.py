@@ -50,7 +50,7 @@ def promoted(logged_in, settings):
     and the session moved onto it."""
     assert settings.SECRET_KEY == OLD_SECRET
     kid = command("add").split()[3]
-    command("promote", kid, "--force")
+    command("promote", "--force", "--", kid)
     assert logged_in.refresh().status_code == 200
     assert kid_of(logged_in.cookie("refresh")) == kid
     return kid
@@ -87,7 +87,7 @@ def test_secret_key_rotated_without_the_fallback_refuses_the_start_naming_the_ke
 def test_preflight_refuses_a_key_it_cannot_decrypt_and_passes_with_the_fallback(alice, spa):
     assert spa.login().status_code == 200
     kid = command("add").split()[3]
-    command("promote", kid, "--force")
+    command("promote", "--force", "--", kid)
 
     with override_settings(SECRET_KEY=NEW_SECRET):
         code, err = preflight()
@@ -135,7 +135,7 @@ def test_encryption_key_list_encrypts_with_the_first_and_decrypts_with_any(logge
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     with override_settings(DUOTOKEN={**settings.DUOTOKEN, "KEYS_ENCRYPTION_KEY": old}):
         kid = command("add").split()[3]
-        command("promote", kid, "--force")
+        command("promote", "--force", "--", kid)
 
     with override_settings(DUOTOKEN={**settings.DUOTOKEN, "KEYS_ENCRYPTION_KEY": f"{new}, {old}"}):
         assert key_errors() == []
@@ -151,13 +151,13 @@ def test_promotion_of_a_key_this_host_cannot_decrypt_is_refused(logged_in):
     kid = command("add").split()[3]
 
     with override_settings(SECRET_KEY=NEW_SECRET), pytest.raises(CommandError, match=f"Key {kid} cannot sign here"):
-        command("promote", kid, "--force")
+        command("promote", "--force", "--", kid)
 
     assert SigningKey.objects.get(pk=kid).state == "published"
 
 
 def test_a_malformed_encryption_key_is_a_check_error_and_a_503(logged_in, settings, make_spa):
-    command("promote", command("add").split()[3], "--force")
+    command("promote", "--force", "--", command("add").split()[3])
 
     with override_settings(DUOTOKEN={**settings.DUOTOKEN, "KEYS_ENCRYPTION_KEY": "not-a-fernet-key"}):
         errors = key_errors()

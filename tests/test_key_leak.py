@@ -14,6 +14,7 @@ from django.core.management import call_command
 from django.test import override_settings
 
 from tokens import keys
+from tokens.checks import signing_keys_command
 from tokens.models import RevokeReason, Session, SigningKey
 
 KEY_WARNINGS = {"duotoken.W002", "duotoken.W003"}
@@ -63,8 +64,8 @@ def test_key_leak_procedure_ends_the_leaked_keys_sessions_and_signs_with_the_new
     path, new_kid = replacement
 
     command("add", "--private-key-file", str(path))
-    command("promote", new_kid, "--force")
-    assert command("retire", leaked_kid, "--force") == f"Retired key {leaked_kid}; 1 session(s) ended.\n"
+    command("promote", "--force", "--", new_kid)
+    assert command("retire", "--force", "--", leaked_kid) == f"Retired key {leaked_kid}; 1 session(s) ended.\n"
 
     assert Session.objects.get().revoke_reason == RevokeReason.KEY_RETIRED
     logged_in.set_cookie("access", old_access)
@@ -111,12 +112,12 @@ def test_key_leak_a_replaced_jwt_private_key_that_does_not_sign_is_reported_with
         assert (
             f"Configuration: JWT_PRIVATE_KEY is key {new_kid}, which does not sign: key {leaked_kid} does (a "
             "configured key joins the key set as published when another key is already active). To make it sign "
-            f"on every host: `python manage.py signing_keys promote {new_kid}` (add --force to skip waiting "
+            f"on every host: {signing_keys_command('promote', new_kid)} (add --force to skip waiting "
             "AUTH_JWKS_MAX_AGE, e.g. after a leak). (duotoken.W002)"
         ) in err
 
-        assert command("promote", new_kid, "--force") == f"Key {new_kid} now signs every new token.\n"
-        command("retire", leaked_kid, "--force")
+        assert command("promote", "--force", "--", new_kid) == f"Key {new_kid} now signs every new token.\n"
+        command("retire", "--force", "--", leaked_kid)
 
         assert key_warnings() == []
         assert SigningKey.objects.get(pk=new_kid).state == "active"
@@ -127,6 +128,6 @@ def test_key_leak_a_replaced_jwt_private_key_that_does_not_sign_is_reported_with
 def test_key_leak_a_key_promoted_on_purpose_leaves_the_configured_one_unreported(logged_in):
     # A routine rotation with a generated key: the configured key signed once and
     # was replaced by the operator's own promotion, which the security log records.
-    command("promote", command("add").split()[3], "--force")
+    command("promote", "--force", "--", command("add").split()[3])
 
     assert key_warnings() == []

@@ -16,6 +16,15 @@ from .models import SigningKey
 COMMAND = "python manage.py signing_keys"
 
 
+def signing_keys_command(action: str, kid: str, *, force: bool = False) -> str:
+    """The command line, quoted for a message, that runs `action` on `kid`. Kids are
+    base64url and may begin with "-", which argparse would take for an option."""
+    flag = " --force" if force else ""
+    if kid.startswith("-"):
+        return f"`{COMMAND} {action}{flag} -- {kid}`"
+    return f"`{COMMAND} {action} {kid}{flag}`"
+
+
 @register(Tags.security)
 def check_duotoken_settings(app_configs=None, **kwargs):
     errors = []
@@ -141,9 +150,9 @@ def check_signing_keys(app_configs=None, databases=None, **kwargs):
     for row in rows:
         if not _is_development_row(row):
             continue
-        steps = [f"`{COMMAND} retire {row.kid} --force`"]
+        steps = [signing_keys_command("retire", row.kid, force=True)]
         if row.state == SigningKey.State.ACTIVE:
-            steps.insert(0, f"`{COMMAND} promote {replacement} --force`")
+            steps.insert(0, signing_keys_command("promote", replacement, force=True))
         message = (
             f"Signing key {row.kid} ({row.state}, {row.algorithm}) is the public development key, with which "
             "anyone can sign tokens. Without DJANGO_DEBUG it signs and verifies nothing (logins and refreshes "
@@ -159,7 +168,7 @@ def check_signing_keys(app_configs=None, databases=None, **kwargs):
             remedy = (
                 f"promote another key (`{COMMAND} promote KID --force`) and retire this one"
                 if row.state == SigningKey.State.ACTIVE
-                else f"retire it (`{COMMAND} retire {row.kid} --force`) if nothing needs it"
+                else f"retire it ({signing_keys_command('retire', row.kid, force=True)}) if nothing needs it"
             )
             found.append(
                 Error(
@@ -186,7 +195,7 @@ def check_signing_keys(app_configs=None, databases=None, **kwargs):
             Warning(
                 f"JWT_PRIVATE_KEY is key {configured_kid}, which does not sign: key {active.kid} does (a "
                 "configured key joins the key set as published when another key is already active). To make it "
-                f"sign on every host: `{COMMAND} promote {configured_kid}` (add --force to skip waiting "
+                f"sign on every host: {signing_keys_command('promote', configured_kid)} (add --force to skip waiting "
                 "AUTH_JWKS_MAX_AGE, e.g. after a leak).",
                 id="duotoken.W002",
             )

@@ -393,6 +393,10 @@ def _private_key(kid: str) -> Any:
     if is_development(kid) and not (kid == configured_kid and _development_in_process()):
         raise KeyUnusable(f"key {kid} is the public development key, which signs nothing without DJANGO_DEBUG")
     if kid == configured_kid:
+        if not is_symmetric() and kid not in current().verifying:
+            # With no active key of this algorithm (after a JWT_ALGORITHM switch) the
+            # refresh UPDATE names the configured key: a retired one signs nothing.
+            raise KeyUnusable(f"key {kid} (JWT_PRIVATE_KEY) is retired")
         return configured
     row = SigningKey.objects.filter(pk=kid, algorithm=algorithm()).exclude(state=SigningKey.State.RETIRED).first()
     if row is None:

@@ -167,7 +167,7 @@ def test_jwks_client_token_of_a_retired_key_is_refused(duotoken, service):
     assert before.verify(old.access) == claims_of(old.access)
 
     out = StringIO()
-    call_command("signing_keys", "retire", old_kid, "--force", stdout=out)
+    call_command("signing_keys", "retire", "--force", "--", old_kid, stdout=out)
     assert out.getvalue() == f"Retired key {old_kid}; 1 session(s) ended.\n"
 
     # A key-set cache fetched after the retirement (a fresh process, or any cache
