@@ -192,3 +192,17 @@ def test_development_key_commands_in_messages_run_as_written_for_a_kid_that_begi
     assert signing_keys_command("retire", "abc", force=True) == "`python manage.py signing_keys retire abc --force`"
     with pytest.raises(CommandError, match="No EdDSA key '-abc' in the key set"):
         command("promote", "--force", "--", "-abc")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_development_key_in_the_table_makes_preflight_refuse_the_start(settings):
+    jwt_settings = {**settings.SIMPLE_JWT, "ALGORITHM": "EdDSA", "SIGNING_KEY": OWN_PEM}
+    with override_settings(SIMPLE_JWT=jwt_settings):
+        leftover_development_key(SigningKey.State.ACTIVE)
+        err = StringIO()
+        with pytest.raises(SystemExit) as exited:
+            call_command("preflight", stdout=StringIO(), stderr=err)
+
+    assert exited.value.code == 1
+    assert f"Configuration: Signing key {DEV_KID} (active, EdDSA) is the public development key" in err.getvalue()
+    assert "(duotoken.E012)" in err.getvalue()
