@@ -23,13 +23,18 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # Development keys exist only so `DEBUG=true` works out of the box; with DEBUG off
 # a missing or weak key refuses to start (checks E001/E002 in tokens/checks.py).
 _DEV_KEY = "insecure-development-key-do-not-use-in-production-0123456789"
-# Public knowledge, like _DEV_KEY: used only with DEBUG on and no key configured.
+# Public knowledge, like _DEV_KEY: used only with DEBUG on and no key configured. It
+# signs in that process only and never enters the shared key table; without DEBUG it
+# neither signs nor verifies (tokens.keys.DEVELOPMENT_KIDS, check duotoken.E012).
 _DEV_PRIVATE_KEY = (
     "-----BEGIN PRIVATE KEY-----\n"
     "MC4CAQAwBQYDK2VwBCIEIGFF0Am+T8p1l59GJ24r9Pt1PB9hMKCwLZRWJpwN0TOF\n"
     "-----END PRIVATE KEY-----\n"
 )
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_KEY if DEBUG else "")
+# Rotating DJANGO_SECRET_KEY: put the old one here (comma list) until `signing_keys
+# reencrypt` has run; it still decrypts the stored private keys, and Django's signatures.
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 
 # EdDSA (Ed25519) by default, RS256 as the alternative: both sign deterministically,
 # which the byte-identical grace replay needs. HS256 is for a single service only.
@@ -278,8 +283,9 @@ DUOTOKEN = {
     "REVOCATION_POLL_SECONDS": env.float("AUTH_REVOCATION_POLL_SECONDS", default=5),
     "MAX_SESSIONS_PER_USER": env.int("AUTH_MAX_SESSIONS_PER_USER", default=50),
     "DEMO_PAGE": env.bool("AUTH_DEMO_PAGE", default=DEBUG),
-    # Fernet key for the private parts of keys stored in the database; by default
-    # derived from DJANGO_SECRET_KEY (set it explicitly to rotate that one freely).
+    # Fernet keys (comma list, newest first: it encrypts, all decrypt) for the private
+    # parts of keys stored in the database; by default derived from DJANGO_SECRET_KEY
+    # and each of DJANGO_SECRET_KEY_FALLBACKS (set it to rotate that one freely).
     "KEYS_ENCRYPTION_KEY": env.str("JWT_KEYS_ENCRYPTION_KEY", default=""),
     # How stale a process's view of the key set may get (retirements reach every
     # process within this time; new keys and promotions need no wait).

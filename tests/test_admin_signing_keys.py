@@ -38,7 +38,7 @@ def key_set(db) -> dict[str, SigningKey]:
 
 def private_material(row: SigningKey) -> list[str]:
     """Every form the private part of a key could take on a page."""
-    private = keys._decrypt_private(row)
+    private = keys.decrypt_private(row)
     pem_lines = [line for line in keys.private_pem(private).splitlines() if "PRIVATE KEY" not in line]
     jwk = json.loads(OKPAlgorithm.to_jwk(private))
     return [row.private_encrypted, row.private_encrypted[:40], jwk["d"], *pem_lines, "PRIVATE KEY", "private_encrypted"]

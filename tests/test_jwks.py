@@ -12,8 +12,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.test import override_settings
 
-from tokens import keys
+from tokens import clock, keys
 from tokens.key_services import signing_key_add, signing_key_promote, signing_key_retire
+from tokens.models import SigningKey
 
 PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 
@@ -153,3 +154,54 @@ def test_jwks_shows_a_new_key_before_it_signs_and_drops_it_once_retired(logged_i
     signing_key_retire(kid=our_kid())
 
     assert [key["kid"] for key in jwks(logged_in).json()["keys"]] == [added.kid]
+
+
+def test_jwks_on_a_warm_process_reads_no_database(spa, db, django_assert_num_queries):
+    first = jwks(spa).json()
+
+    with django_assert_num_queries(0):
+        response = jwks(spa)
+
+    assert response.json() == first
+    assert response["Cache-Control"] == "public, max-age=300"
+
+
+def test_jwks_publishes_a_key_added_on_another_host_at_the_next_reload(spa, db, settings):
+    before = jwks(spa).json()
+    private = keys.generate_private(keys.algorithm())
+    kid = keys.thumbprint(private.public_key())
+    # Another host's `signing_keys add`: a row this process is not told of.
+    SigningKey.objects.create(
+        kid=kid,
+        algorithm=keys.algorithm(),
+        public_pem=keys.public_pem(private.public_key()),
+        private_encrypted=keys.encrypt_private(private),
+        created_at=clock.now(),
+    )
+    assert jwks(spa).json() == before  # until this process's view is AUTH_KEYS_RELOAD_SECONDS old
+
+    keys._State.keyset.loaded_at -= settings.DUOTOKEN["KEYS_RELOAD_SECONDS"]
+
+    assert [key["kid"] for key in jwks(spa).json()["keys"]] == [our_kid(), kid]
+
+
+def test_jwks_of_a_host_publishes_a_key_promoted_elsewhere_before_the_host_signs_with_it(logged_in, make_spa):
+    jwks(logged_in)  # this process has looked at the key set
+    private = keys.generate_private(keys.algorithm())
+    kid = keys.thumbprint(private.public_key())
+    # Another host's `add` and `promote --force`: rows this process is not told of.
+    SigningKey.objects.filter(state=SigningKey.State.ACTIVE).update(state=SigningKey.State.PUBLISHED)
+    SigningKey.objects.create(
+        kid=kid,
+        algorithm=keys.algorithm(),
+        state=SigningKey.State.ACTIVE,
+        public_pem=keys.public_pem(private.public_key()),
+        private_encrypted=keys.encrypt_private(private),
+        created_at=clock.now(),
+        promoted_at=clock.now(),
+    )
+
+    assert logged_in.refresh().status_code == 200
+    assert jwt.get_unverified_header(logged_in.cookie("access"))["kid"] == kid
+
+    assert [key["kid"] for key in jwks(logged_in).json()["keys"]] == [our_kid(), kid]

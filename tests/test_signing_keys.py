@@ -59,9 +59,10 @@ def test_a_different_encryption_key_cannot_use_the_stored_private_parts(second_k
     signing_key_promote(kid=second_key.kid, force=True)
     other = Fernet.generate_key().decode()
 
-    refused = pytest.raises(keys.KeyUnusable, match=f"the private part of key {second_key.kid} cannot be decrypted")
-    with override_settings(DUOTOKEN={**settings.DUOTOKEN, "KEYS_ENCRYPTION_KEY": other}), refused:
-        keys.sign({"sub": "x"}, second_key.kid)
+    with override_settings(DUOTOKEN={**settings.DUOTOKEN, "KEYS_ENCRYPTION_KEY": other}):
+        row = SigningKey.objects.get(pk=second_key.kid)
+        with pytest.raises(keys.KeyUnusable, match=f"the private part of key {second_key.kid} cannot be decrypted"):
+            keys.decrypt_private(row)
 
 
 def test_an_added_key_is_published_but_does_not_sign(logged_in, second_key):
@@ -213,11 +214,11 @@ def test_command_adds_promotes_and_retires(logged_in, tmp_path):
         f"Added EdDSA key {kid} (published; promote it to sign).\n"
     )
     with pytest.raises(CommandError, match="services may cache the JWKS"):
-        command("promote", kid)
-    assert command("promote", kid, "--force") == f"Key {kid} now signs every new token.\n"
+        command("promote", "--", kid)
+    assert command("promote", "--force", "--", kid) == f"Key {kid} now signs every new token.\n"
     with pytest.raises(CommandError, match="signed the current tokens of 1 live session"):
-        command("retire", first_kid())
-    assert command("retire", first_kid(), "--force") == f"Retired key {first_kid()}; 1 session(s) ended.\n"
+        command("retire", "--", first_kid())
+    assert command("retire", "--force", "--", first_kid()) == f"Retired key {first_kid()}; 1 session(s) ended.\n"
     assert outcome(logged_in.refresh()) == (401, "refresh_token_invalid")
 
 
@@ -268,8 +269,8 @@ def test_command_records_every_key_change_in_the_security_log_with_the_os_user(l
     session_id = str(Session.objects.get().pk)
 
     command("add", "--private-key-file", str(pem_file))
-    command("promote", kid, "--force")
-    command("retire", first_kid(), "--force")
+    command("promote", "--force", "--", kid)
+    command("retire", "--force", "--", first_kid())
 
     assert key_events() == [
         ("signing_key_added", "", {"kid": kid, "algorithm": "EdDSA", "operator": "ops-carol", "imported": True}),
@@ -331,3 +332,15 @@ def test_refused_and_repeated_key_changes_are_not_recorded(logged_in, second_key
     signing_key_retire(kid=second_key.kid)  # already retired: nothing changes
 
     assert [kind for kind, _, _ in key_events()] == ["signing_key_added", "signing_key_retired"]
+
+
+def test_a_retired_configured_key_signs_nothing_after_an_algorithm_switch(logged_in, settings, make_spa):
+    pem = keys.private_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    with override_settings(SIMPLE_JWT={**settings.SIMPLE_JWT, "ALGORITHM": "RS256", "SIGNING_KEY": pem}):
+        kid = keys.configured_key()[0]
+        keys.current()  # imported as published: the EdDSA key holds the one active place
+        command("retire", "--force", "--", kid)
+
+        response = make_spa().login()
+
+    assert outcome(response) == (503, "signing_key_unavailable")

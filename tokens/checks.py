@@ -1,12 +1,28 @@
 """Configuration mistakes reported as Django system checks (run by manage.py and,
 via the gunicorn config, before the server starts)."""
 
+import contextlib
+
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, router
+from jwt.exceptions import InvalidKeyError
 
 from . import keys
 from .conf import MAX_GRACE, MAX_SESSIONS_CAP, auth_settings
+from .models import SigningKey
+
+COMMAND = "python manage.py signing_keys"
+
+
+def signing_keys_command(action: str, kid: str, *, force: bool = False) -> str:
+    """The command line, quoted for a message, that runs `action` on `kid`. Kids are
+    base64url and may begin with "-", which argparse would take for an option."""
+    flag = " --force" if force else ""
+    if kid.startswith("-"):
+        return f"`{COMMAND} {action}{flag} -- {kid}`"
+    return f"`{COMMAND} {action} {kid}{flag}`"
 
 
 @register(Tags.security)
@@ -41,9 +57,22 @@ def check_duotoken_settings(app_configs=None, **kwargs):
         )
     elif not keys.is_symmetric(alg):
         try:
-            keys.parse_private(jwt["SIGNING_KEY"], alg)
+            private = keys.parse_private(jwt["SIGNING_KEY"], alg)
         except keys.KeyUnusable as exc:
             errors.append(Error(f"JWT_PRIVATE_KEY: {exc}.", id="duotoken.E009"))
+        else:
+            if not settings.DEBUG and keys.is_development(keys.thumbprint(private.public_key())):
+                errors.append(
+                    Error(
+                        "JWT_PRIVATE_KEY is the public development key, with which anyone can sign tokens; "
+                        "set it to a key of your own (for example `openssl genpkey -algorithm ed25519`).",
+                        id="duotoken.E012",
+                    )
+                )
+        try:
+            keys._fernet()
+        except keys.KeyUnusable as exc:
+            errors.append(Error(f"{exc}.", id="duotoken.E014"))
     if not jwt.get("ISSUER") or not jwt.get("AUDIENCE"):
         errors.append(Error("JWT_ISSUER and JWT_AUDIENCE must not be empty.", id="duotoken.E010"))
     if ours.get("COOKIE_DOMAIN") and (ours.get("ACCESS_COOKIE_NAME") or "").startswith("__Host-"):
@@ -80,3 +109,95 @@ def check_grace_window_within_access_lifetime(app_configs=None, **kwargs):
             )
         ]
     return []
+
+
+def _is_development_row(row: SigningKey) -> bool:
+    if keys.is_development(row.kid):
+        return True
+    # The kid is the thumbprint by construction; a row written by hand may lie.
+    with contextlib.suppress(ValueError, TypeError, InvalidKeyError):
+        return keys.is_development(keys.thumbprint(keys.load_public(row.public_pem)))
+    return False
+
+
+@register(Tags.security, Tags.database)
+def check_signing_keys(app_configs=None, databases=None, **kwargs):
+    """The key set as stored: no usable development key (E012), every usable key
+    decryptable here (E013), and the configured key signing (W002, W003).
+
+    Like Django's own database checks, it reads the database only when asked to
+    (`manage.py preflight`, which gunicorn runs before it serves, or `manage.py
+    check --database default`). A database that does not answer, or has no key
+    table yet, is reported by preflight, not here."""
+    alg = settings.SIMPLE_JWT.get("ALGORITHM", "EdDSA")
+    if not databases or router.db_for_read(SigningKey) not in databases:
+        return []
+    if alg not in keys.ALGORITHMS or keys.is_symmetric(alg):
+        return []
+    try:
+        configured_kid = keys.configured_key()[0]
+        keys._fernet()
+    except keys.KeyUnusable:
+        return []  # duotoken.E009 / E014
+    try:
+        rows = list(SigningKey.objects.exclude(state=SigningKey.State.RETIRED).order_by("kid"))
+        configured = SigningKey.objects.filter(pk=configured_kid).first()
+    except DatabaseError:
+        return []
+    found = []
+    active = next((row for row in rows if row.algorithm == alg and row.state == SigningKey.State.ACTIVE), None)
+    replacement = configured_kid if not keys.is_development(configured_kid) else "<kid from `signing_keys add`>"
+    for row in rows:
+        if not _is_development_row(row):
+            continue
+        steps = [signing_keys_command("retire", row.kid, force=True)]
+        if row.state == SigningKey.State.ACTIVE:
+            steps.insert(0, signing_keys_command("promote", replacement, force=True))
+        message = (
+            f"Signing key {row.kid} ({row.state}, {row.algorithm}) is the public development key, with which "
+            "anyone can sign tokens. Without DJANGO_DEBUG it signs and verifies nothing (logins and refreshes "
+            f"answer 503 while it is the active key). Replace it: {', then '.join(steps)}."
+        )
+        found.append(Warning(message, id="duotoken.W012") if settings.DEBUG else Error(message, id="duotoken.E012"))
+    for row in rows:
+        if row.algorithm != alg or row.kid == configured_kid or _is_development_row(row):
+            continue
+        try:
+            keys.decrypt_private(row)
+        except keys.KeyUnusable as exc:
+            remedy = (
+                f"promote another key (`{COMMAND} promote KID --force`) and retire this one"
+                if row.state == SigningKey.State.ACTIVE
+                else f"retire it ({signing_keys_command('retire', row.kid, force=True)}) if nothing needs it"
+            )
+            found.append(
+                Error(
+                    f"Signing key {row.kid} ({row.state}) cannot be used: {exc}. Every login or refresh that "
+                    "needs it would answer 503. Give this host the key it was stored under: the previous "
+                    "DJANGO_SECRET_KEY in DJANGO_SECRET_KEY_FALLBACKS (or the previous key after the current "
+                    f"one in JWT_KEYS_ENCRYPTION_KEY), then run `{COMMAND} reencrypt`; or {remedy}.",
+                    id="duotoken.E013",
+                )
+            )
+    if keys.is_development(configured_kid):
+        return found
+    if configured is not None and configured.state == SigningKey.State.RETIRED:
+        found.append(
+            Warning(
+                f"JWT_PRIVATE_KEY is key {configured_kid}, which is retired and never signs again. Point "
+                "JWT_PRIVATE_KEY (or JWT_PRIVATE_KEY_FILE) at the active key, or at a new key, so that it "
+                "names a key that may sign.",
+                id="duotoken.W003",
+            )
+        )
+    elif active is not None and active.kid != configured_kid and (configured is None or not configured.promoted_at):
+        found.append(
+            Warning(
+                f"JWT_PRIVATE_KEY is key {configured_kid}, which does not sign: key {active.kid} does (a "
+                "configured key joins the key set as published when another key is already active). To make it "
+                f"sign on every host: {signing_keys_command('promote', configured_kid)} (add --force to skip waiting "
+                "AUTH_JWKS_MAX_AGE, e.g. after a leak).",
+                id="duotoken.W002",
+            )
+        )
+    return found

@@ -32,6 +32,9 @@ ERRORS: dict[str, tuple[int, str]] = {
     "request_too_large": (413, "The request body is too large."),
     "throttled": (429, "Too many requests; retry later."),
     "service_unavailable": (503, "The service is temporarily unavailable; retry shortly."),
+    # A signing key that this host cannot use (not decryptable, unparsable, public
+    # knowledge): an operator must act, see checks duotoken.E012 and E013.
+    "signing_key_unavailable": (503, "The service cannot sign tokens right now; retry later."),
 }
 
 

@@ -7,6 +7,11 @@ transaction on the shared table, so every host signs with the new key from the
 next refresh or login on. Retirement stops verification everywhere within
 AUTH_KEYS_RELOAD_SECONDS; with live sessions whose current tokens the key signed,
 it needs `force` and ends those sessions (the emergency path for a leaked key).
+
+The public development key is never added or promoted (`keys.DEVELOPMENT_KIDS`),
+and a key is promoted only if this host can decrypt it. `reencrypt` stores every
+usable private part under the newest encryption key, which completes a rotation of
+DJANGO_SECRET_KEY (or JWT_KEYS_ENCRYPTION_KEY) so that the old one can go.
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ class KeyListing:
 class Retired:
     key: SigningKey
     sessions_ended: int
+
+
+def _refuse_development(kid: str) -> None:
+    if keys.is_development(kid):
+        raise KeyRefused(f"Key {kid} is the public development key: anyone can sign with it.")
 
 
 def _live(now):
@@ -82,6 +92,7 @@ def signing_key_add(*, private_pem: str | None = None, operator: str = "") -> Si
         raise KeyRefused(f"{exc}.") from None
     keys.current()  # the configured key goes in first, so that it stays the active one
     kid = keys.thumbprint(private.public_key())
+    _refuse_development(kid)
     if SigningKey.objects.filter(pk=kid).exists():
         raise KeyRefused(f"Key {kid} is already in the key set.")
     with transaction.atomic():
@@ -108,12 +119,20 @@ def _get(kid: str) -> SigningKey:
 
 def signing_key_promote(*, kid: str, force: bool = False, operator: str = "") -> SigningKey:
     """Make `kid` the key that signs, on every host, from the next token on."""
+    _refuse_development(kid)
+    keys.current()  # imports the configured key on first use, so that it can be promoted
     with transaction.atomic():
         row = _get(kid)
         if row.state == SigningKey.State.RETIRED:
             raise KeyRefused(f"Key {kid} is retired; add a new key instead.")
         if row.state == SigningKey.State.ACTIVE:
             return row
+        if kid != keys.fallback_kid():
+            try:
+                keys.decrypt_private(row)
+            except keys.KeyUnusable as exc:
+                # Every login and refresh would answer 503 from now on.
+                raise KeyRefused(f"Key {kid} cannot sign here: {exc}.") from None
         now = clock.now()
         ready = row.created_at + timedelta(seconds=auth_settings().jwks_max_age)
         if now < ready and not force:
@@ -153,3 +172,22 @@ def signing_key_retire(*, kid: str, force: bool = False, operator: str = "") -> 
     _record(SecurityEvent.Kind.SIGNING_KEY_RETIRED, row, operator, sessions=sorted(ended))
     logger.warning("signing key %s retired; %d session(s) ended", kid, len(ended))
     return Retired(key=_get(kid), sessions_ended=len(ended))
+
+
+def signing_keys_reencrypt() -> list[str]:
+    """Store the private part of every usable key (active or published) under the
+    first encryption key; returns their kids. Refused, changing nothing, if any of
+    them cannot be decrypted with the keys this host has."""
+    rows = list(SigningKey.objects.exclude(state=SigningKey.State.RETIRED).order_by("kid"))
+    updated = []
+    for row in rows:
+        try:
+            updated.append((row.kid, keys.reencrypt_private(row.private_encrypted)))
+        except keys.KeyUnusable as exc:
+            raise KeyRefused(f"Key {row.kid} cannot be re-encrypted: {exc}.") from None
+    with transaction.atomic():
+        for kid, token in updated:
+            SigningKey.objects.filter(pk=kid).update(private_encrypted=token)
+    keys.forget()
+    logger.warning("private parts of %d signing key(s) re-encrypted under the newest encryption key", len(updated))
+    return [kid for kid, _ in updated]

@@ -5,6 +5,11 @@ empty JWKS. EdDSA/RS*: `SigningKey` rows, shared by every host. The first privat
 key comes from the environment (JWT_PRIVATE_KEY / JWT_PRIVATE_KEY_FILE) and is
 imported on first use; later ones from `manage.py signing_keys add`.
 
+The development key that DEBUG falls back to is public knowledge: it never enters
+the shared table, signs and verifies in a DEBUG process only, and without DEBUG it
+neither signs nor verifies, even if an older version left it in the table
+(`DEVELOPMENT_KIDS`; check duotoken.E012 refuses to start then).
+
 Who signs is decided by the database, never by a process's view: the refresh
 compare-and-set writes the active key's id onto the session row in the same
 statement that moves the generation (`tokens.services`), and a grace replay
@@ -27,7 +32,7 @@ from functools import lru_cache
 from typing import Any
 
 import jwt
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 from django.conf import settings
@@ -38,6 +43,7 @@ from django.utils.crypto import salted_hmac
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
 
 from . import clock
+from .errors import AuthError
 from .models import SigningKey
 
 logger = logging.getLogger("duotoken.keys")
@@ -50,6 +56,15 @@ ALGORITHMS = ASYMMETRIC + SYMMETRIC
 # A forged token with an unknown kid may reload the key set at most this often.
 MISS_RELOAD_SECONDS = 1.0
 RSA_BITS = 2048
+# Every development key that config/settings.py ever shipped, by kid (RFC 7638
+# thumbprint). Public knowledge: anyone can sign with them, so they never enter the
+# shared key table and count for nothing without DEBUG. Keep old ones here when the
+# development key or the default algorithm changes.
+DEVELOPMENT_KIDS = frozenset(
+    {
+        "qP2rwnASrDIA3wKS9Mlh3itEEmAF8lML0X5xR29XhjE",  # Ed25519, the EdDSA default until now
+    }
+)
 
 
 class KeyUnusable(Exception):
@@ -62,6 +77,17 @@ def algorithm() -> str:
 
 def is_symmetric(alg: str | None = None) -> bool:
     return (alg or algorithm()).startswith("HS")
+
+
+def is_development(kid: str) -> bool:
+    """A publicly known development key (see DEVELOPMENT_KIDS)."""
+    return kid in DEVELOPMENT_KIDS
+
+
+def _development_in_process() -> bool:
+    """The configured key is the development key and DEBUG is on: it signs and
+    verifies in this process only, never through the shared table."""
+    return settings.DEBUG and not is_symmetric() and is_development(configured_key()[0])
 
 
 # --- Key material ------------------------------------------------------------
@@ -101,6 +127,10 @@ def public_pem(key: Any) -> str:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 
+def load_public(pem: str) -> Any:
+    return serialization.load_pem_public_key(pem.encode())
+
+
 def public_jwk(public_key: Any) -> dict[str, str]:
     """The RFC 7517 members of a public key, and never a private one."""
     if isinstance(public_key, ed25519.Ed25519PublicKey):
@@ -121,27 +151,61 @@ def _hmac_kid(secret: str) -> str:
     return "hs-" + salted_hmac("duotoken.kid", "kid", secret=secret).hexdigest()[:16]
 
 
-def _fernet() -> Fernet:
-    configured = settings.DUOTOKEN.get("KEYS_ENCRYPTION_KEY") or ""
-    if configured:
-        return Fernet(configured.encode())
-    derived = hashlib.sha256(b"duotoken.keys-encryption:" + settings.SECRET_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(derived))
+def _derived_fernet_key(secret: str) -> bytes:
+    return base64.urlsafe_b64encode(hashlib.sha256(b"duotoken.keys-encryption:" + secret.encode()).digest())
+
+
+def encryption_keys_source() -> str:
+    """Names the settings that the private parts are encrypted under, for messages."""
+    if settings.DUOTOKEN.get("KEYS_ENCRYPTION_KEY"):
+        return "JWT_KEYS_ENCRYPTION_KEY"
+    return "DJANGO_SECRET_KEY (or any of DJANGO_SECRET_KEY_FALLBACKS)"
+
+
+def _fernet() -> MultiFernet:
+    """Encrypts under the first key and decrypts under any: JWT_KEYS_ENCRYPTION_KEY (a
+    comma list, newest first), or keys derived from SECRET_KEY and each of
+    SECRET_KEY_FALLBACKS, so that rotating DJANGO_SECRET_KEY the way Django documents
+    it (the old one kept as a fallback) leaves every stored key usable."""
+    configured = [part.strip() for part in (settings.DUOTOKEN.get("KEYS_ENCRYPTION_KEY") or "").split(",")]
+    configured = [part for part in configured if part]
+    try:
+        if configured:
+            return MultiFernet([Fernet(part.encode()) for part in configured])
+    except ValueError:
+        raise KeyUnusable(
+            "JWT_KEYS_ENCRYPTION_KEY must be Fernet keys (32 url-safe base64-encoded bytes), separated by commas"
+        ) from None
+    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return MultiFernet([Fernet(_derived_fernet_key(secret)) for secret in secrets])
 
 
 def encrypt_private(key: Any) -> str:
     return _fernet().encrypt(private_pem(key).encode()).decode()
 
 
-def _decrypt_private(row: SigningKey) -> Any:
+def reencrypt_private(token: str) -> str:
+    """The same private part, encrypted under the first (newest) encryption key."""
+    try:
+        return _fernet().rotate(token.encode()).decode()
+    except InvalidToken:
+        raise KeyUnusable(f"it cannot be decrypted with {encryption_keys_source()}") from None
+
+
+def decrypt_private(row: SigningKey) -> Any:
+    """The private key of a row, decrypted and checked against the row's kid (a key
+    that does not match its kid would sign tokens that nothing verifies)."""
     try:
         pem = _fernet().decrypt(row.private_encrypted.encode()).decode()
     except InvalidToken:
         raise KeyUnusable(
-            f"the private part of key {row.kid} cannot be decrypted: JWT_KEYS_ENCRYPTION_KEY "
-            "(or DJANGO_SECRET_KEY, from which it is derived by default) differs from the one it was stored under"
+            f"the private part of key {row.kid} cannot be decrypted with {encryption_keys_source()}: "
+            "it was stored under another key"
         ) from None
-    return parse_private(pem, row.algorithm)
+    key = parse_private(pem, row.algorithm)
+    if thumbprint(key.public_key()) != row.kid:
+        raise KeyUnusable(f"the private part of key {row.kid} belongs to another key")
+    return key
 
 
 @lru_cache(maxsize=1)
@@ -187,7 +251,7 @@ def forget() -> None:
 
 @receiver(setting_changed)
 def _forget_on_change(*, setting: str, **kwargs: object) -> None:
-    if setting in {"SIMPLE_JWT", "DUOTOKEN", "SECRET_KEY"}:
+    if setting in {"SIMPLE_JWT", "DUOTOKEN", "SECRET_KEY", "SECRET_KEY_FALLBACKS", "DEBUG"}:
         forget()
 
 
@@ -199,6 +263,8 @@ def import_configured_key() -> None:
     if is_symmetric(alg):
         return
     kid, key = configured_key()
+    if is_development(kid):
+        return  # public knowledge: never a key of the shared set
     if SigningKey.objects.filter(pk=kid).exists():
         return
     active = SigningKey.objects.filter(state=SigningKey.State.ACTIVE, algorithm=alg).exists()
@@ -223,9 +289,10 @@ def _load() -> KeySet:
     if is_symmetric(alg):
         kid, secret = configured_key()
         return KeySet(algorithm=alg, verifying={kid: secret}, jwks=[], active=kid)
+    configured_kid = configured_key()[0]
     try:
         rows = list(SigningKey.objects.filter(algorithm=alg).values_list("kid", "state", "public_pem"))
-        if configured_key()[0] not in {kid for kid, _, _ in rows}:
+        if configured_kid not in {kid for kid, _, _ in rows} and not is_development(configured_kid):
             import_configured_key()
             rows = list(SigningKey.objects.filter(algorithm=alg).values_list("kid", "state", "public_pem"))
     except DatabaseError as exc:
@@ -240,8 +307,12 @@ def _load() -> KeySet:
     active = None
     for kid, state, pem in rows:
         if state == SigningKey.State.ACTIVE:
+            # Even a development key: then nothing signs (503), just as the refresh
+            # UPDATE, which reads the same row, would have it.
             active = kid
-        if state == SigningKey.State.RETIRED:
+        if state == SigningKey.State.RETIRED or is_development(kid):
+            # A development key left in the table by an older version verifies
+            # nothing; check duotoken.E012 refuses to start with it.
             _State.private.pop(kid, None)
             continue
         public = _State.public.get(kid)
@@ -249,6 +320,10 @@ def _load() -> KeySet:
             public = _State.public[kid] = serialization.load_pem_public_key(pem.encode())
         verifying[kid] = public
         jwks.append({**public_jwk(public), "kid": kid, "use": "sig", "alg": alg})
+    if _development_in_process():
+        public = configured_key()[1].public_key()
+        verifying[configured_kid] = public
+        jwks.append({**public_jwk(public), "kid": configured_kid, "use": "sig", "alg": alg})
     return KeySet(algorithm=alg, verifying=verifying, jwks=jwks, active=active)
 
 
@@ -287,9 +362,10 @@ def still_verifying(kid: str) -> bool:
 
 
 def jwks() -> dict[str, list[dict[str, str]]]:
-    """The JWK Set, read afresh: a key is published the moment it is added, on every
-    host (clients cache the answer, so this costs one small query now and then)."""
-    return {"keys": list(reload().jwks)}
+    """The JWK Set of this process's key set: no query per request. A key added on
+    another host is published here within AUTH_KEYS_RELOAD_SECONDS, well before it
+    may sign (`promote` waits AUTH_JWKS_MAX_AGE); a retirement leaves it as fast."""
+    return {"keys": list(current().jwks)}
 
 
 # --- Signing -----------------------------------------------------------------
@@ -302,25 +378,50 @@ def fallback_kid() -> str:
 
 def active_kid() -> str:
     """The kid that signs new sessions, read from the database: one query, which
-    also refreshes this process's view of the key set."""
+    also refreshes this process's view of the key set. Its private key is made ready
+    here (503 `signing_key_unavailable` otherwise), so that a login never opens a
+    session that it cannot sign tokens for."""
     if is_symmetric():
         return fallback_kid()
-    return reload().active or fallback_kid()
+    kid = reload().active or fallback_kid()
+    _signing_key(kid)
+    return kid
+
+
+def _private_key(kid: str) -> Any:
+    configured_kid, configured = configured_key()
+    if is_development(kid) and not (kid == configured_kid and _development_in_process()):
+        raise KeyUnusable(f"key {kid} is the public development key, which signs nothing without DJANGO_DEBUG")
+    if kid == configured_kid:
+        if not is_symmetric() and kid not in current().verifying:
+            # With no active key of this algorithm (after a JWT_ALGORITHM switch) the
+            # refresh UPDATE names the configured key: a retired one signs nothing.
+            raise KeyUnusable(f"key {kid} (JWT_PRIVATE_KEY) is retired")
+        return configured
+    row = SigningKey.objects.filter(pk=kid, algorithm=algorithm()).exclude(state=SigningKey.State.RETIRED).first()
+    if row is None:
+        raise KeyUnusable(f"no usable signing key {kid!r}")
+    return decrypt_private(row)
 
 
 def _signing_key(kid: str) -> Any:
+    """The private key of `kid`, decrypted once per process. A key that cannot be used
+    answers 503 `signing_key_unavailable` (an operator must act: see check
+    duotoken.E013), never a 500, and says which key in the log."""
     key = _State.private.get(kid)
     if key is not None:
         return key
-    configured_kid, configured = configured_key()
-    if kid == configured_kid:
-        key = configured
-    else:
-        row = SigningKey.objects.filter(pk=kid, algorithm=algorithm()).exclude(state=SigningKey.State.RETIRED).first()
-        if row is None:
-            raise KeyUnusable(f"no usable signing key {kid!r}")
-        key = _decrypt_private(row)
+    try:
+        key = _private_key(kid)
+    except KeyUnusable as exc:
+        logger.error("signing key %s cannot be used: %s", kid, exc)
+        raise AuthError("signing_key_unavailable") from None
     _State.private[kid] = key
+    if _State.keyset is not None and kid not in _State.keyset.verifying:
+        # Promoted on another host since this process last looked: publish it here
+        # too before anything it signs leaves (a verifier refetches our JWKS on an
+        # unknown kid).
+        reload()
     return key
 
 

@@ -80,8 +80,8 @@ class RefreshView(CsrfEnforcedAPIView):
 class JwksView(APIView):
     """The public keys that verify our tokens (RFC 7517 JWK Set), for services that
     verify tokens themselves (e.g. PyJWT's PyJWKClient). Published keys appear here
-    before they sign; retired ones disappear. Empty for HS*, whose secret is never
-    published."""
+    before they sign; retired ones disappear. Served from the process's key set, with
+    no query (`keys.jwks`). Empty for HS*, whose secret is never published."""
 
     authentication_classes = ()
     permission_classes = (AllowAny,)

@@ -11,6 +11,7 @@ from tokens.key_services import (
     signing_key_promote,
     signing_key_retire,
     signing_keys_list,
+    signing_keys_reencrypt,
 )
 
 
@@ -34,8 +35,12 @@ def _when(value) -> str:
 class Command(BaseCommand):
     help = (
         "Manage the JWT signing keys: list them, add a new (published) key, promote a published key to sign, "
-        "retire a key (--force when live sessions depend on it: they are ended)."
+        "retire a key (--force when live sessions depend on it: they are ended), re-encrypt the private parts "
+        "under the newest encryption key."
     )
+    # This command is how an operator fixes what the checks report (a development
+    # key, a key that cannot be decrypted): it must run while they fail.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         sub = parser.add_subparsers(dest="action", required=True)
@@ -51,6 +56,11 @@ class Command(BaseCommand):
         retire.add_argument("kid")
         retire.add_argument(
             "--force", action="store_true", help="Also end the live sessions whose current tokens it signed."
+        )
+        sub.add_parser(
+            "reencrypt",
+            help="Store every usable private part under the newest encryption key (after rotating "
+            "DJANGO_SECRET_KEY or JWT_KEYS_ENCRYPTION_KEY), so that the old one can be dropped.",
         )
 
     def handle(self, *args, action, **options):
@@ -89,3 +99,7 @@ class Command(BaseCommand):
     def _retire(self, *, kid, force=False, **options):
         retired = signing_key_retire(kid=kid, force=force, operator=operator())
         self.stdout.write(f"Retired key {retired.key.kid}; {retired.sessions_ended} session(s) ended.")
+
+    def _reencrypt(self, **options):
+        kids = signing_keys_reencrypt()
+        self.stdout.write(f"Re-encrypted {len(kids)} key(s) under the newest encryption key.")
