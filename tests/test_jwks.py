@@ -85,14 +85,13 @@ def test_jwks_verifies_our_access_token_with_pyjwt(logged_in):
     key_set = jwt.PyJWKSet.from_dict(jwks(logged_in).json())
     kid = jwt.get_unverified_header(access)["kid"]
 
-    # iat is the next whole second (tokens are deterministic): verifiers allow leeway.
+    # No leeway: iat is the whole second the token was issued in, never later.
     claims = jwt.decode(
         access,
         key_set[kid].key,
-        algorithms=["EdDSA"],
+        algorithms=[key_set[kid].algorithm_name],
         audience="duotoken",
         issuer="http://127.0.0.1:8000",
-        leeway=5,
     )
 
     assert claims["token_type"] == "access"

@@ -82,7 +82,7 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
         if row is None or row != (user.password, True):
             raise AuthError("invalid_credentials")
         now = clock.now()
-        issued = clock.next_whole_second(now)
+        issued = clock.whole_second(now)
         absolute = issued + conf.max_lifetime
         kid = keys.active_kid()
         over_limit = _sessions_over_limit(user_id=user.pk, now=now, keep=conf.max_sessions_per_user - 1)
@@ -249,7 +249,7 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
     # password hash changed since login, even if no signal ever told us.
     credential, snapshot = _user_credential(uid)
     now = clock.now()
-    issued = clock.next_whole_second(now)
+    issued = clock.whole_second(now)
     # The claims were signed from the row, so `sx` is its absolute expiry.
     absolute = datetime.fromtimestamp(claims["sx"], tz=UTC)
     kid = _advance(

@@ -132,7 +132,9 @@ def mint_pair(
     }
     access = AccessToken.for_generation(not_after=absolute_expires_at, **common)
     refresh = RefreshToken.for_generation(not_after=idle_end, **common)
-    elapsed = int(clock.next_whole_second(now).timestamp())
+    # Counted from the whole second `now` falls in, as `iat` is: at issue the cookie
+    # lives the full lifetime, and it may outlive its token by under a second.
+    elapsed = int(clock.whole_second(now).timestamp())
     refresh_max_age = max(0, refresh["exp"] - elapsed)
     return TokenPair(
         access=str(access),
