@@ -215,6 +215,11 @@ def _verify(raw: str, conf: AuthSettings) -> tuple[str, dict[str, Any]]:
         raise TokenInvalid(str(exc)) from exc
     if not _well_formed(claims, conf):
         raise TokenInvalid("wrong shape")
+    if not _within_lifetime(claims, conf):
+        # We never sign one: a token that claims to outlive its type's lifetime was
+        # made with a key that is not ours alone (issue 15), or under settings that
+        # have since been shortened. Either way it must not live that long.
+        raise TokenInvalid("lives longer than its type's lifetime")
     return kid, claims
 
 
@@ -222,6 +227,11 @@ def _verify(raw: str, conf: AuthSettings) -> tuple[str, dict[str, Any]]:
 def _forget_verified(*, setting: str, **kwargs: object) -> None:
     if setting == "SIMPLE_JWT":
         _VERIFIED.clear()
+
+
+def _within_lifetime(claims: dict[str, Any], conf: AuthSettings) -> bool:
+    lifetime = {ACCESS: conf.access_lifetime, REFRESH: conf.refresh_lifetime}.get(claims.get(conf.token_type_claim))
+    return lifetime is not None and claims["exp"] - claims["iat"] <= lifetime.total_seconds()
 
 
 def _well_formed(claims: dict[str, Any], conf: AuthSettings) -> bool:
