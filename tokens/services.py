@@ -162,10 +162,11 @@ def _advance_sql(alias: str) -> str:
     sets = ", ".join(f"{col[name]} = %s" for name in _CAS_FIELDS)
     key = {f.name: qn(f.column) for f in SigningKey._meta.concrete_fields}
     # The new generation is signed by the key active at this very statement, on
-    # whatever host: the row records it, and a grace replay re-mints with it.
+    # whatever host and of whatever algorithm (at most one key is active): the row
+    # records it, and a grace replay re-mints with it.
     kid = (
         f"{col['signing_kid']} = COALESCE((SELECT {key['kid']} FROM {qn(SigningKey._meta.db_table)}"  # noqa: S608
-        f" WHERE {key['state']} = %s AND {key['algorithm']} = %s), %s)"
+        f" WHERE {key['state']} = %s), %s)"
     )
     # Only quoted names from the model's own metadata are interpolated; every value
     # is a parameter.
@@ -204,7 +205,8 @@ def _advance(
     idle = min(issued + auth_settings().refresh_lifetime, absolute)
     values = (generation + 1, issued, idle, client_ip(request), user_agent(request))
     params = [prep(name, value) for name, value in zip(_CAS_FIELDS, values, strict=True)]
-    params += [SigningKey.State.ACTIVE, keys.algorithm(), keys.fallback_kid()]
+    # HS*: the shared secret signs, never a row left from an asymmetric algorithm.
+    params += [SigningKey.State.ACTIVE if not keys.is_symmetric() else "", keys.fallback_kid()]
     params += [
         prep("id", uuid.UUID(session_id)),
         generation,

@@ -1,14 +1,14 @@
 """Our token classes, built on Simple JWT's `Token`, signed through `tokens.keys`.
 
 Tokens are deterministic: the same session, generation, issue time and key always
-sign to the same bytes (Ed25519, RSA PKCS#1 v1.5 and HMAC signatures are
-deterministic). That is what lets a refresh replayed inside the grace window get
+sign to the same bytes (ECDSA with RFC 6979 nonces, Ed25519, RSA PKCS#1 v1.5 and
+HMAC signatures are deterministic). That is what lets a refresh replayed inside the grace window get
 the byte-identical successor without any raw token being stored anywhere.
 
 Every token names its key in a `kid` header and carries `iss` and `aud`; all three
 and the algorithm are checked on every use. The verifying key is looked up by
 `kid` among our own published keys only: never from a token's `jku`, `x5u` or
-`jwk` header, never for an algorithm other than the configured one.
+`jwk` header, never for an algorithm other than the one that key is bound to.
 """
 
 from __future__ import annotations
@@ -189,18 +189,20 @@ def _verify(raw: str, conf: AuthSettings) -> tuple[str, dict[str, Any]]:
     except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise TokenInvalid(str(exc)) from exc
     alg, kid = header.get("alg"), header.get("kid")
-    # Only the configured algorithm, whatever the header says: no "none", no HS256
-    # with a public key as the secret.
-    if alg != keys.algorithm() or not isinstance(kid, str):
-        raise TokenInvalid("wrong algorithm or no kid")
-    key = keys.verifying_key(kid)
-    if key is None:
+    if alg not in keys.ALGORITHMS or not isinstance(kid, str):
+        raise TokenInvalid("an algorithm we never sign with, or no kid")
+    verifier = keys.verifying_key(kid)
+    if verifier is None:
         raise TokenInvalid("unknown or retired key")
+    # Only the algorithm the named key is bound to, whatever the header says: no
+    # "none", no HS256 with a public key as the secret, no RS384 with an RS256 key.
+    if alg != verifier.algorithm:
+        raise TokenInvalid("wrong algorithm for its key")
     try:
         claims = jwt.decode(
             raw,
-            key,
-            algorithms=[alg],
+            verifier.key,
+            algorithms=[verifier.algorithm],
             audience=conf.audience,
             issuer=conf.issuer,
             # No iat check: a host whose clock runs a second behind the one that
