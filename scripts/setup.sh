@@ -36,3 +36,23 @@ if [ "${1:-}" = "--with-browser" ] && [ ! -x /usr/sbin/nginx ]; then
     exit 1
   fi
 fi
+
+# Node's JOSE libraries for the interop system test (tests/system/test_node_interop.py):
+# Debian's nodejs and npm, then the locked packages of tests/system/node_interop.
+if [ "${1:-}" = "--with-browser" ] && ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  else
+    echo "node is missing: install Debian's nodejs and npm packages (sudo apt-get install nodejs npm)" >&2
+    exit 1
+  fi
+fi
+if [ "${1:-}" = "--with-browser" ]; then
+  node_stamp=tests/system/node_interop/node_modules/.package-lock.sha
+  node_want=$(sha256sum tests/system/node_interop/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$node_stamp" 2>/dev/null)" != "$node_want" ]; then
+    (cd tests/system/node_interop && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$node_want" > "$node_stamp"
+  fi
+fi
