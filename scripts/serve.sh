@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Start the service on http://127.0.0.1:8000 (SQLite and the local Redis unless
 # DATABASE_URL / REDIS_URL say otherwise). First run writes a development .env
-# and a development Ed25519 signing key (.dev-jwt-key.pem, never committed).
+# and a development P-256 signing key for ES256 (.dev-jwt-key.pem, never committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -20,14 +20,25 @@ fi
 if [ ! -f .dev-jwt-key.pem ]; then
   (umask 077 && .venv/bin/python -c '
 from cryptography.hazmat.primitives import serialization as s
-from cryptography.hazmat.primitives.asymmetric import ed25519
-key = ed25519.Ed25519PrivateKey.generate()
+from cryptography.hazmat.primitives.asymmetric import ec
+key = ec.generate_private_key(ec.SECP256R1())
 print(key.private_bytes(s.Encoding.PEM, s.PrivateFormat.PKCS8, s.NoEncryption()).decode(), end="")
 ' > .dev-jwt-key.pem)
-  echo "Wrote .dev-jwt-key.pem (a fresh Ed25519 development signing key)."
+  echo "Wrote .dev-jwt-key.pem (a fresh P-256 development signing key)."
 fi
 if ! grep -q '^JWT_PRIVATE_KEY' .env; then
   echo "JWT_PRIVATE_KEY_FILE=$PWD/.dev-jwt-key.pem" >> .env
+fi
+# A .dev-jwt-key.pem from before ES256 was the default is an Ed25519 key: keep it, on EdDSA.
+if ! grep -q '^JWT_ALGORITHM' .env && grep -q "^JWT_PRIVATE_KEY_FILE=$PWD/.dev-jwt-key.pem$" .env; then
+  alg=$(.venv/bin/python -c '
+from pathlib import Path
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+key = load_pem_private_key(Path(".dev-jwt-key.pem").read_bytes(), password=None)
+print("EdDSA" if isinstance(key, ed25519.Ed25519PrivateKey) else "ES256")
+')
+  echo "JWT_ALGORITHM=$alg" >> .env
 fi
 
 .venv/bin/python manage.py preflight
