@@ -233,3 +233,19 @@ def test_hostile_tokens_are_refused_while_two_algorithms_are_published(eddsa_ses
     for name, token in forged.items():
         eddsa_session.set_cookie("access", token)
         assert outcome(eddsa_session.me()) == (401, "access_token_invalid"), name
+
+
+def test_after_a_switch_to_hs256_the_shared_secret_signs_even_with_an_active_key_in_the_set(logged_in, make_spa):
+    assert SigningKey.objects.filter(state="active").exists()  # the ES256 key, active
+    hs = {**settings.SIMPLE_JWT, "ALGORITHM": "HS256", "SIGNING_KEY": "h" * 50}
+
+    with override_settings(SIMPLE_JWT=hs):
+        spa = make_spa()
+        assert spa.login().status_code == 200
+        assert spa.refresh().status_code == 200
+        assert spa.me().status_code == 200
+        header = header_of(spa.cookie("access"))
+        # The key set's tokens are not the shared secret's: that switch logs out (README).
+        assert outcome(logged_in.me()) == (401, "access_token_invalid")
+
+    assert header["alg"] == "HS256" and header["kid"].startswith("hs-")
