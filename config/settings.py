@@ -23,22 +23,34 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # Development keys exist only so `DEBUG=true` works out of the box; with DEBUG off
 # a missing or weak key refuses to start (checks E001/E002 in tokens/checks.py).
 _DEV_KEY = "insecure-development-key-do-not-use-in-production-0123456789"
-# Public knowledge, like _DEV_KEY: used only with DEBUG on and no key configured. It
-# signs in that process only and never enters the shared key table; without DEBUG it
-# neither signs nor verifies (tokens.keys.DEVELOPMENT_KIDS, check duotoken.E012).
-_DEV_PRIVATE_KEY = (
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MC4CAQAwBQYDK2VwBCIEIGFF0Am+T8p1l59GJ24r9Pt1PB9hMKCwLZRWJpwN0TOF\n"
-    "-----END PRIVATE KEY-----\n"
-)
+# Public knowledge, like _DEV_KEY: used only with DEBUG on and no key configured,
+# one for the default algorithm (ES256, P-256) and one for EdDSA (Ed25519). They
+# sign in that process only and never enter the shared key table; without DEBUG they
+# neither sign nor verify (tokens.keys.DEVELOPMENT_KIDS, check duotoken.E012).
+_DEV_PRIVATE_KEYS = {
+    "ES256": (
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg+Rk3jVvqbRi8taYm\n"
+        "I3/Bi8t7/QkUrSYjsGKN8C5rs8+hRANCAATaRtnYsW9vDIAZ7sYwnC2DNUZZRAaT\n"
+        "raOihBHvUmGnQYy/o2Yv+5Jcf02SDlvZwkekDmVflzEUxPHfmynPL42n\n"
+        "-----END PRIVATE KEY-----\n"
+    ),
+    "EdDSA": (
+        "-----BEGIN PRIVATE KEY-----\n"
+        "MC4CAQAwBQYDK2VwBCIEIGFF0Am+T8p1l59GJ24r9Pt1PB9hMKCwLZRWJpwN0TOF\n"
+        "-----END PRIVATE KEY-----\n"
+    ),
+}
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_KEY if DEBUG else "")
 # Rotating DJANGO_SECRET_KEY: put the old one here (comma list) until `signing_keys
 # reencrypt` has run; it still decrypts the stored private keys, and Django's signatures.
 SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 
-# EdDSA (Ed25519) by default, RS256 as the alternative: both sign deterministically,
-# which the byte-identical grace replay needs. HS256 is for a single service only.
-JWT_ALGORITHM = env.str("JWT_ALGORITHM", default="EdDSA")
+# ES256 (P-256, RFC 6979 deterministic nonces) by default: every JOSE library and
+# gateway verifies it, and it is the cheapest to verify after RS*. EdDSA and RS256/
+# 384/512 are the alternatives; all sign deterministically, which the byte-identical
+# grace replay needs. HS256 is for a single service only.
+JWT_ALGORITHM = env.str("JWT_ALGORITHM", default="ES256")
 _SYMMETRIC = JWT_ALGORITHM.startswith("HS")
 JWT_SIGNING_KEY = env.str("JWT_SIGNING_KEY", default=_DEV_KEY + "-jwt" if DEBUG else "")
 # The first private key (PEM), imported into the key set on first use; later keys
@@ -50,8 +62,8 @@ if _key_file and not JWT_PRIVATE_KEY:
         JWT_PRIVATE_KEY = Path(_key_file).read_text()
     except OSError as exc:
         raise ImproperlyConfigured(f"JWT_PRIVATE_KEY_FILE {_key_file} cannot be read: {exc.strerror}.") from None
-if not JWT_PRIVATE_KEY and DEBUG and JWT_ALGORITHM == "EdDSA":
-    JWT_PRIVATE_KEY = _DEV_PRIVATE_KEY
+if not JWT_PRIVATE_KEY and DEBUG and JWT_ALGORITHM in _DEV_PRIVATE_KEYS:
+    JWT_PRIVATE_KEY = _DEV_PRIVATE_KEYS[JWT_ALGORITHM]
 if not DEBUG:
     # Refuse to start, in every entry point (manage.py, gunicorn), rather than sign
     # tokens with a guessable key.
@@ -242,7 +254,7 @@ SPECTACULAR_SETTINGS = {
 # Simple JWT stays the source for the algorithm and the lifetimes.
 SIMPLE_JWT = {
     "ALGORITHM": JWT_ALGORITHM,
-    # HS*: the shared secret. EdDSA/RS*: the first private key (PEM); the public keys
+    # HS*: the shared secret. ES256/EdDSA/RS*: the first private key (PEM); the public keys
     # are derived from the private ones, so there is no VERIFYING_KEY to set.
     "SIGNING_KEY": JWT_SIGNING_KEY if _SYMMETRIC else JWT_PRIVATE_KEY,
     "ISSUER": env.str("JWT_ISSUER", default=AUTH_PUBLIC_URL),

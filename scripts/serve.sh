@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import serialization as s
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 environ.Env.read_env(".env", overwrite=False)
-alg = os.environ.get("JWT_ALGORITHM", "EdDSA")
+alg = os.environ.get("JWT_ALGORITHM", "ES256")
 curves = {"ES256": ec.SECP256R1, "ES384": ec.SECP384R1, "ES512": ec.SECP521R1}
 if alg == "EdDSA":
     key = ed25519.Ed25519PrivateKey.generate()
@@ -62,6 +62,17 @@ PY
 fi
 if [ -f .dev-jwt-key.pem ] && ! grep -q '^JWT_PRIVATE_KEY' .env; then
   echo "JWT_PRIVATE_KEY_FILE=$PWD/.dev-jwt-key.pem" >> .env
+fi
+# A .dev-jwt-key.pem from before ES256 was the default is an Ed25519 key: keep it, on EdDSA.
+if ! grep -q '^JWT_ALGORITHM' .env && grep -q "^JWT_PRIVATE_KEY_FILE=$PWD/.dev-jwt-key.pem$" .env; then
+  alg=$(.venv/bin/python -c '
+from pathlib import Path
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+key = load_pem_private_key(Path(".dev-jwt-key.pem").read_bytes(), password=None)
+print("EdDSA" if isinstance(key, ed25519.Ed25519PrivateKey) else "ES256")
+')
+  echo "JWT_ALGORITHM=$alg" >> .env
 fi
 
 # Redis: the configured one if it answers; else, for a local URL, a private one.

@@ -38,7 +38,8 @@ if [ "${1:-}" = "--with-browser" ] && [ ! -x /usr/sbin/nginx ]; then
 fi
 
 # Node.js and npm (Debian's) for the SPA client package's tests
-# (tests/browser/test_js_package.py), then its pinned TypeScript from the lockfile.
+# (tests/browser/test_js_package.py) and the Node JOSE interop test
+# (tests/system/test_node_interop.py), then each one's locked packages.
 if [ "${1:-}" = "--with-browser" ]; then
   if ! command -v npm >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
@@ -53,5 +54,11 @@ if [ "${1:-}" = "--with-browser" ]; then
   if [ "$(cat clients/js/node_modules/.lock.sha 2>/dev/null)" != "$lock" ]; then
     (cd clients/js && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
     echo "$lock" > clients/js/node_modules/.lock.sha
+  fi
+  node_stamp=tests/system/node_interop/node_modules/.package-lock.sha
+  node_want=$(sha256sum tests/system/node_interop/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$node_stamp" 2>/dev/null)" != "$node_want" ]; then
+    (cd tests/system/node_interop && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$node_want" > "$node_stamp"
   fi
 fi

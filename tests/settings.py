@@ -10,9 +10,9 @@ os.environ.setdefault("DJANGO_READ_DOT_ENV", "false")
 os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-django-secret-key-0123456789abcdefghijklmnop")
 os.environ.setdefault("JWT_SIGNING_KEY", "test-jwt-signing-key-0123456789abcdefghijklmnopqrs")
-# The whole suite runs on the default algorithm, with a fixed Ed25519 test key (so
+# The whole suite runs on the default algorithm, with a fixed P-256 test key (so
 # the servers a test starts in other processes sign with the same one).
-os.environ.setdefault("JWT_ALGORITHM", "EdDSA")
+os.environ.setdefault("JWT_ALGORITHM", "ES256")
 # Query budgets on the hot path must not meet the periodic key-set reload on a slow
 # machine; the tests of that reload set their own interval.
 os.environ.setdefault("AUTH_KEYS_RELOAD_SECONDS", "60")
@@ -21,7 +21,9 @@ os.environ.setdefault("AUTH_REVOCATION_POLL_SECONDS", "60")
 os.environ.setdefault(
     "JWT_PRIVATE_KEY",
     "-----BEGIN PRIVATE KEY-----\n"
-    "MC4CAQAwBQYDK2VwBCIEIBcNBMWsX7K7NXWHko62bSHTVKZNgitvDlaETF2ridFO\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgaOviZvLX83kbqFry\n"
+    "/bLRxiqfrPd6ukuq2j9hYy5TfOyhRANCAAQWztk2RkKjIaOFjdJ03YnjRAs+UxUi\n"
+    "L0ePrNpRQTsa/44uJUlBy31A3/XmWIrk6A2bHkB1Zsgmf4JiaS6csl/+\n"
     "-----END PRIVATE KEY-----\n",
 )
 os.environ.setdefault("AUTH_COOKIE_SECURE", "false")

@@ -20,7 +20,7 @@ from tokens.models import Session, SigningKey
 
 from .test_startup import STRONG, _manage
 
-DEV_PEM = shipped._DEV_PRIVATE_KEY
+DEV_PEM = shipped._DEV_PRIVATE_KEYS["EdDSA"]
 DEV_PRIVATE = keys.parse_private(DEV_PEM, "EdDSA")
 DEV_KID = keys.thumbprint(DEV_PRIVATE.public_key())
 OWN_PEM = keys.private_pem(ed25519.Ed25519PrivateKey.generate())
@@ -74,9 +74,11 @@ def debug_without_a_key(settings, db):
         yield
 
 
-def test_development_key_every_one_that_settings_ship_is_known_as_public():
-    assert DEV_KID in keys.DEVELOPMENT_KIDS
-    assert keys.is_development(DEV_KID)
+@pytest.mark.parametrize("alg", sorted(shipped._DEV_PRIVATE_KEYS))
+def test_development_key_every_one_that_settings_ship_is_known_as_public(alg):
+    kid = keys.thumbprint(keys.parse_private(shipped._DEV_PRIVATE_KEYS[alg], alg).public_key())
+    assert kid in keys.DEVELOPMENT_KIDS
+    assert keys.is_development(kid)
 
 
 def test_development_key_with_debug_signs_in_process_and_never_enters_the_key_table(debug_without_a_key, spa, alice):

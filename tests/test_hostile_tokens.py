@@ -11,7 +11,7 @@ import os
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -43,7 +43,8 @@ def claims(token: str) -> dict:
     return json.loads(unb64(token.split(".")[1]))
 
 
-# An attacker's own key pair, of the right type; its kid is its own or ours.
+# An attacker's own key pairs, of our type and of another; their kid is their own or ours.
+ATTACKER_P256 = ec.generate_private_key(ec.SECP256R1())
 ATTACKER_ED25519 = ed25519.Ed25519PrivateKey.generate()
 
 
@@ -56,10 +57,10 @@ def our_public_pem() -> bytes:
 
 
 def sign(payload: dict, *, key=None, alg: str = "HS256", headers: dict | None = None) -> str:
-    """Signed with our own key and kid unless another key is given."""
+    """Signed with our own key and kid, as we sign, unless another key is given."""
     if key is None:
-        kid, key = keys.configured_key()
-        alg, headers = "EdDSA", {"kid": kid, **(headers or {})}
+        assert not headers
+        return keys.sign(payload, our_kid())
     return jwt.encode(payload, key, algorithm=alg, headers=headers)
 
 
@@ -104,6 +105,11 @@ FORGERIES = {
     "hs256_with_the_hmac_setting": lambda c: jwt.encode(
         c, os.environ["JWT_SIGNING_KEY"], algorithm="HS256", headers={"kid": our_kid()}
     ),
+    "attacker_p256_with_our_kid": lambda c: jwt.encode(c, ATTACKER_P256, algorithm="ES256", headers={"kid": our_kid()}),
+    "attacker_p256_unknown_kid": lambda c: jwt.encode(
+        c, ATTACKER_P256, algorithm="ES256", headers={"kid": keys.thumbprint(ATTACKER_P256.public_key())}
+    ),
+    # An algorithm other than the one our kid's key is bound to.
     "attacker_ed25519_with_our_kid": lambda c: jwt.encode(
         c, ATTACKER_ED25519, algorithm="EdDSA", headers={"kid": our_kid()}
     ),
@@ -120,7 +126,8 @@ FORGERIES = {
     "jku_header_attacker_ed25519": lambda c: jwt.encode(
         c, ATTACKER_ED25519, algorithm="EdDSA", headers={"kid": "attacker", "jku": "https://evil.example/jwks.json"}
     ),
-    "our_kid_as_a_list": lambda c: unsigned(c, {"alg": "EdDSA", "kid": [our_kid()]}, b"\x01" * 64),
+    "our_kid_as_a_list": lambda c: unsigned(c, {"alg": "ES256", "kid": [our_kid()]}, b"\x01" * 64),
+    "alg_as_a_list": lambda c: unsigned(c, {"alg": ["ES256"], "kid": our_kid()}, b"\x01" * 64),
     "another_key": lambda c: sign(c, key=ATTACKER_KEY),
     "jku_header_attacker_key": lambda c: sign(c, key=ATTACKER_KEY, headers={"jku": "https://evil.example/jwks.json"}),
     "x5u_header_attacker_key": lambda c: sign(c, key=ATTACKER_KEY, headers={"x5u": "https://evil.example/cert.pem"}),
@@ -209,9 +216,9 @@ def test_access_token_resigned_with_our_key_unchanged_is_accepted(logged_in):
 @pytest.mark.parametrize("shape", WRONG_SHAPES.values(), ids=WRONG_SHAPES.keys())
 def test_access_token_signed_with_our_key_but_wrongly_shaped_gets_401(logged_in, shape):
     payload = shape(claims(logged_in.cookie("access")))
-    header = b64(json.dumps({"alg": "EdDSA", "typ": "JWT", "kid": our_kid()}).encode())
+    header = b64(json.dumps({"alg": keys.algorithm(), "typ": "JWT", "kid": our_kid()}).encode())
     body = b64(json.dumps(payload).encode())
-    signature = jwt.get_algorithm_by_name("EdDSA").sign(f"{header}.{body}".encode(), keys.configured_key()[1])
+    signature = jwt.get_algorithm_by_name(keys.algorithm()).sign(f"{header}.{body}".encode(), keys.configured_key()[1])
     assert outcome(me_with(logged_in, f"{header}.{body}.{b64(signature)}")) == (401, "access_token_invalid")
 
 
@@ -336,15 +343,41 @@ def test_non_canonical_spelling_of_a_genuine_signature_is_refused(logged_in):
 
 
 def test_a_token_signed_by_one_of_our_keys_under_the_kid_of_another_is_refused(logged_in):
-    second = ed25519.Ed25519PrivateKey.generate()
+    second = ec.generate_private_key(ec.SECP256R1())
     second_kid = signing_key_add(private_pem=keys.private_pem(second)).kid
     payload = claims(logged_in.cookie("access"))
 
-    swapped = jwt.encode(payload, second, algorithm="EdDSA", headers={"kid": our_kid()})
-    genuine = jwt.encode(payload, second, algorithm="EdDSA", headers={"kid": second_kid})
+    swapped = jwt.encode(payload, second, algorithm="ES256", headers={"kid": our_kid()})
+    genuine = jwt.encode(payload, second, algorithm="ES256", headers={"kid": second_kid})
 
     assert outcome(me_with(logged_in, swapped)) == (401, "access_token_invalid")
     assert me_with(logged_in, genuine).status_code == 200  # the control: both keys are published
+
+
+def test_a_token_whose_alg_is_not_that_of_its_kids_key_is_refused(logged_in):
+    # Keys of two algorithms are published (an algorithm switch under way): each
+    # verifies only tokens of its own algorithm, whatever the header claims.
+    other = ed25519.Ed25519PrivateKey.generate()
+    other_kid = signing_key_add(private_pem=keys.private_pem(other), algorithm="EdDSA").kid
+    payload = claims(logged_in.cookie("access"))
+    _, body, signature = logged_in.cookie("access").split(".")
+    relabelled = b64(json.dumps({"alg": "EdDSA", "kid": our_kid(), "typ": "JWT"}).encode())
+
+    forged = {
+        "other_key_under_our_kid": jwt.encode(payload, other, algorithm="EdDSA", headers={"kid": our_kid()}),
+        "our_signature_relabelled_eddsa": ".".join([relabelled, body, signature]),
+        "our_signature_under_the_other_kid": jwt.encode(
+            payload, keys.configured_key()[1], algorithm="ES256", headers={"kid": other_kid}
+        ),
+        "hs256_keyed_with_the_other_public_key": hs256(
+            payload, keys.public_pem(other.public_key()).encode(), {"alg": "HS256", "kid": other_kid}
+        ),
+    }
+
+    for name, token in forged.items():
+        assert outcome(me_with(logged_in, token)) == (401, "access_token_invalid"), name
+    genuine = jwt.encode(payload, other, algorithm="EdDSA", headers={"kid": other_kid})
+    assert me_with(logged_in, genuine).status_code == 200  # the control
 
 
 def test_a_token_signed_by_a_retired_key_is_refused(logged_in):
@@ -353,5 +386,10 @@ def test_a_token_signed_by_a_retired_key_is_refused(logged_in):
     assert logged_in.refresh().status_code == 200
     signing_key_retire(kid=our_kid())
 
+    # Whoever still holds the retired key can sign with it; we no longer can.
+    fresh = jwt.encode(claims(old), keys.configured_key()[1], algorithm=keys.algorithm(), headers={"kid": our_kid()})
+
     assert outcome(me_with(logged_in, old)) == (401, "access_token_invalid")
-    assert outcome(me_with(logged_in, sign(claims(old)))) == (401, "access_token_invalid")
+    assert outcome(me_with(logged_in, fresh)) == (401, "access_token_invalid")
+    with pytest.raises(keys.KeyUnusable, match="no usable signing key"):
+        keys.sign(claims(old), our_kid())

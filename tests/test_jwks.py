@@ -27,9 +27,9 @@ def our_kid() -> str:
     return keys.configured_key()[0]
 
 
-def our_x() -> str:
-    public = keys.configured_key()[1].public_key()
-    return b64(public.public_bytes_raw())
+def our_point() -> tuple[str, str]:
+    numbers = keys.configured_key()[1].public_key().public_numbers()
+    return b64(numbers.x.to_bytes(32, "big")), b64(numbers.y.to_bytes(32, "big"))
 
 
 def jwks(client):
@@ -45,11 +45,12 @@ def rs256(settings):
         yield pem
 
 
-def test_jwks_lists_the_signing_key_as_an_ed25519_jwk(spa, db):
+def test_jwks_lists_the_signing_key_as_a_p256_jwk(spa, db):
     response = jwks(spa)
 
+    x, y = our_point()
     assert response.json() == {
-        "keys": [{"kty": "OKP", "crv": "Ed25519", "x": our_x(), "kid": our_kid(), "use": "sig", "alg": "EdDSA"}]
+        "keys": [{"kty": "EC", "crv": "P-256", "x": x, "y": y, "kid": our_kid(), "use": "sig", "alg": "ES256"}]
     }
     assert response["Content-Type"] == "application/json"
     assert response["Cache-Control"] == "public, max-age=300"
@@ -69,7 +70,7 @@ def test_jwks_max_age_follows_the_setting(spa, db, settings):
 
 def test_jwks_kid_is_the_rfc7638_thumbprint(spa, db):
     key = jwks(spa).json()["keys"][0]
-    canonical = json.dumps({"crv": key["crv"], "kty": key["kty"], "x": key["x"]}, separators=(",", ":"))
+    canonical = json.dumps({"crv": key["crv"], "kty": key["kty"], "x": key["x"], "y": key["y"]}, separators=(",", ":"))
 
     assert key["kid"] == b64(hashlib.sha256(canonical.encode()).digest())
 
@@ -86,14 +87,13 @@ def test_jwks_verifies_our_access_token_with_pyjwt(logged_in):
     key_set = jwt.PyJWKSet.from_dict(jwks(logged_in).json())
     kid = jwt.get_unverified_header(access)["kid"]
 
-    # iat is the next whole second (tokens are deterministic): verifiers allow leeway.
+    # No leeway: iat is the whole second the token was issued in, never later.
     claims = jwt.decode(
         access,
         key_set[kid].key,
-        algorithms=["EdDSA"],
+        algorithms=[key_set[kid].algorithm_name],
         audience="duotoken",
         issuer="http://127.0.0.1:8000",
-        leeway=5,
     )
 
     assert claims["token_type"] == "access"
@@ -127,9 +127,7 @@ def test_rs256_sessions_log_in_refresh_and_verify_with_the_jwks(spa, alice, rs25
     header = jwt.get_unverified_header(access)
 
     assert header["alg"] == "RS256"
-    assert (
-        jwt.decode(access, key_set[header["kid"]].key, algorithms=["RS256"], audience="duotoken", leeway=5)["gen"] == 2
-    )
+    assert jwt.decode(access, key_set[header["kid"]].key, algorithms=["RS256"], audience="duotoken")["gen"] == 2
     assert spa.me().status_code == 200
 
 
@@ -205,3 +203,16 @@ def test_jwks_of_a_host_publishes_a_key_promoted_elsewhere_before_the_host_signs
     assert jwt.get_unverified_header(logged_in.cookie("access"))["kid"] == kid
 
     assert [key["kid"] for key in jwks(logged_in).json()["keys"]] == [our_kid(), kid]
+
+
+def test_jwks_lists_each_key_with_its_own_algorithm(spa, db):
+    eddsa = signing_key_add(algorithm="EdDSA")
+    rs256 = signing_key_add(algorithm="RS256")
+
+    published = {key["kid"]: (key["kty"], key.get("crv"), key["alg"]) for key in jwks(spa).json()["keys"]}
+
+    assert published == {
+        our_kid(): ("EC", "P-256", "ES256"),
+        eddsa.kid: ("OKP", "Ed25519", "EdDSA"),
+        rs256.kid: ("RSA", None, "RS256"),
+    }

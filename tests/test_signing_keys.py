@@ -9,7 +9,7 @@ from io import StringIO
 import jwt
 import pytest
 from cryptography.fernet import Fernet
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
@@ -45,7 +45,7 @@ def second_key(db):
 def test_the_configured_key_is_imported_as_the_active_key_on_first_use(logged_in):
     row = SigningKey.objects.get()
 
-    assert (row.kid, row.state, row.algorithm) == (first_kid(), "active", "EdDSA")
+    assert (row.kid, row.state, row.algorithm) == (first_kid(), "active", "ES256")
     assert kid_of(logged_in.cookie("access")) == row.kid
     assert Session.objects.get().signing_kid == row.kid
 
@@ -178,18 +178,18 @@ def test_a_retirement_made_elsewhere_reaches_this_process_at_the_next_reload(log
 
 def test_a_key_added_and_promoted_elsewhere_verifies_here_at_once(logged_in, settings):
     keys.current()  # this process has looked at the key set
-    private = ed25519.Ed25519PrivateKey.generate()
+    private = keys.generate_private("ES256")
     kid = keys.thumbprint(private.public_key())
     SigningKey.objects.create(
         kid=kid,
-        algorithm="EdDSA",
+        algorithm="ES256",
         public_pem=keys.public_pem(private.public_key()),
         private_encrypted=keys.encrypt_private(private),
         created_at=SigningKey.objects.get().created_at,
     )
     claims = jwt.decode(logged_in.cookie("access"), options={"verify_signature": False})
 
-    logged_in.set_cookie("access", jwt.encode(claims, private, algorithm="EdDSA", headers={"kid": kid}))
+    logged_in.set_cookie("access", jwt.encode(claims, private, algorithm="ES256", headers={"kid": kid}))
 
     assert logged_in.me().status_code == 200
 
@@ -205,13 +205,13 @@ def test_command_lists_keys_with_their_live_sessions(logged_in, second_key):
 
 
 def test_command_adds_promotes_and_retires(logged_in, tmp_path):
-    private = ed25519.Ed25519PrivateKey.generate()
+    private = keys.generate_private("ES256")
     kid = keys.thumbprint(private.public_key())
     pem_file = tmp_path / "next.pem"
     pem_file.write_text(keys.private_pem(private))
 
     assert command("add", "--private-key-file", str(pem_file)) == (
-        f"Added EdDSA key {kid} (published; promote it to sign).\n"
+        f"Added ES256 key {kid} (published; promote it to sign).\n"
     )
     with pytest.raises(CommandError, match="services may cache the JWKS"):
         command("promote", "--", kid)
@@ -226,7 +226,7 @@ def test_command_refuses_an_unknown_kid_and_a_second_add_of_the_same_key(db, tmp
     pem_file = tmp_path / "same.pem"
     pem_file.write_text(keys.private_pem(keys.configured_key()[1]))
 
-    with pytest.raises(CommandError, match="No EdDSA key 'nope' in the key set"):
+    with pytest.raises(CommandError, match="No key 'nope' in the key set"):
         command("promote", "nope")
     with pytest.raises(CommandError, match=f"Key {first_kid()} is already in the key set."):
         command("add", "--private-key-file", str(pem_file))
@@ -236,7 +236,7 @@ def test_command_refuses_a_key_of_the_wrong_type(db, tmp_path):
     pem_file = tmp_path / "rsa.pem"
     pem_file.write_text(keys.private_pem(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
 
-    with pytest.raises(CommandError, match="JWT_ALGORITHM=EdDSA needs an Ed25519 private key"):
+    with pytest.raises(CommandError, match="JWT_ALGORITHM=ES256 needs an EC private key on the P-256 curve"):
         command("add", "--private-key-file", str(pem_file))
 
 
@@ -262,7 +262,7 @@ def os_user(monkeypatch):
 
 
 def test_command_records_every_key_change_in_the_security_log_with_the_os_user(logged_in, os_user, tmp_path):
-    private = ed25519.Ed25519PrivateKey.generate()
+    private = keys.generate_private("ES256")
     kid = keys.thumbprint(private.public_key())
     pem_file = tmp_path / "next.pem"
     pem_file.write_text(keys.private_pem(private))
@@ -273,16 +273,16 @@ def test_command_records_every_key_change_in_the_security_log_with_the_os_user(l
     command("retire", "--force", "--", first_kid())
 
     assert key_events() == [
-        ("signing_key_added", "", {"kid": kid, "algorithm": "EdDSA", "operator": "ops-carol", "imported": True}),
+        ("signing_key_added", "", {"kid": kid, "algorithm": "ES256", "operator": "ops-carol", "imported": True}),
         (
             "signing_key_promoted",
             "",
-            {"kid": kid, "algorithm": "EdDSA", "operator": "ops-carol", "previous": first_kid(), "forced": True},
+            {"kid": kid, "algorithm": "ES256", "operator": "ops-carol", "previous": first_kid(), "forced": True},
         ),
         (
             "signing_key_retired",
             "",
-            {"kid": first_kid(), "algorithm": "EdDSA", "operator": "ops-carol", "sessions": [session_id]},
+            {"kid": first_kid(), "algorithm": "ES256", "operator": "ops-carol", "sessions": [session_id]},
         ),
     ]
 
@@ -308,7 +308,7 @@ def test_a_promotion_after_the_wait_is_recorded_as_not_forced(second_key, time_m
             "",
             {
                 "kid": second_key.kid,
-                "algorithm": "EdDSA",
+                "algorithm": "ES256",
                 "operator": "unknown",
                 "previous": first_kid(),
                 "forced": False,

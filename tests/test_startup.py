@@ -6,8 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.core.checks import run_checks
 from django.test import override_settings
+
+from tokens import keys
 
 from .servers import free_port
 
@@ -22,11 +26,18 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+P256_PEM = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgaOviZvLX83kbqFry\n"
+    "/bLRxiqfrPd6ukuq2j9hYy5TfOyhRANCAAQWztk2RkKjIaOFjdJ03YnjRAs+UxUi\n"
+    "L0ePrNpRQTsa/44uJUlBy31A3/XmWIrk6A2bHkB1Zsgmf4JiaS6csl/+\n"
+    "-----END PRIVATE KEY-----\n"
+)
 ED25519_PEM = (
     "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIBcNBMWsX7K7NXWHko62bSHTVKZNgitvDlaETF2ridFO\n"
     "-----END PRIVATE KEY-----\n"
 )
-STRONG = {"DJANGO_SECRET_KEY": "s" * 50, "JWT_PRIVATE_KEY": ED25519_PEM}
+STRONG = {"DJANGO_SECRET_KEY": "s" * 50, "JWT_PRIVATE_KEY": P256_PEM}
 
 
 def test_without_debug_and_without_a_private_key_it_refuses_to_start_in_one_sentence():
@@ -34,14 +45,14 @@ def test_without_debug_and_without_a_private_key_it_refuses_to_start_in_one_sent
 
     assert result.returncode != 0
     assert (
-        "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must hold a PEM private key for JWT_ALGORITHM=EdDSA "
+        "JWT_PRIVATE_KEY or JWT_PRIVATE_KEY_FILE must hold a PEM private key for JWT_ALGORITHM=ES256 "
         "when DJANGO_DEBUG is off." in result.stderr
     )
 
 
 def test_a_private_key_file_is_read(tmp_path):
     key_file = tmp_path / "jwt.pem"
-    key_file.write_text(ED25519_PEM)
+    key_file.write_text(P256_PEM)
 
     result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_PRIVATE_KEY_FILE=str(key_file))
 
@@ -68,12 +79,41 @@ def test_hs256_with_its_own_key_starts():
     assert result.returncode == 0, result.stderr
 
 
-def test_randomised_signature_algorithms_are_refused():
-    result = _manage("check", **STRONG, JWT_ALGORITHM="ES256")
+@pytest.mark.parametrize("algorithm", ["PS256", "ES384", "ES512", "none"])
+def test_randomised_or_unoffered_signature_algorithms_are_refused(algorithm):
+    result = _manage("check", **STRONG, JWT_ALGORITHM=algorithm)
 
     assert result.returncode != 0
-    assert "JWT_ALGORITHM must be EdDSA, RS256/384/512 or HS256/384/512" in result.stderr
+    assert "JWT_ALGORITHM must be ES256, EdDSA, RS256/384/512 or HS256/384/512" in result.stderr
     assert "duotoken.E006" in result.stderr
+
+
+def test_the_default_algorithm_is_es256():
+    result = _manage("shell", "-c", "from tokens import keys; print(keys.algorithm())", **STRONG)
+
+    assert (result.returncode, result.stdout.splitlines()[-1]) == (0, "ES256"), result.stderr
+
+
+def test_the_default_algorithm_refuses_an_ed25519_key():
+    result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_PRIVATE_KEY=ED25519_PEM)
+
+    assert result.returncode != 0
+    assert "JWT_PRIVATE_KEY: JWT_ALGORITHM=ES256 needs an EC private key on the P-256 curve." in result.stderr
+
+
+def test_es256_refuses_a_key_on_another_curve():
+    pem = keys.private_pem(ec.generate_private_key(ec.SECP384R1()))
+
+    result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_PRIVATE_KEY=pem)
+
+    assert result.returncode != 0
+    assert "JWT_PRIVATE_KEY: JWT_ALGORITHM=ES256 needs an EC private key on the P-256 curve." in result.stderr
+
+
+def test_eddsa_with_an_ed25519_key_stays_selectable():
+    result = _manage("check", DJANGO_SECRET_KEY="s" * 50, JWT_ALGORITHM="EdDSA", JWT_PRIVATE_KEY=ED25519_PEM)
+
+    assert result.returncode == 0, result.stderr
 
 
 def test_a_private_key_of_the_wrong_type_is_refused():

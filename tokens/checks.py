@@ -45,12 +45,13 @@ def check_duotoken_settings(app_configs=None, **kwargs):
                 id="duotoken.W001",
             )
         )
-    alg = jwt.get("ALGORITHM", "EdDSA")
+    alg = jwt.get("ALGORITHM", keys.DEFAULT_ALGORITHM)
     if alg not in keys.ALGORITHMS:
-        # ECDSA (ES*) and RSA-PSS (PS*) signatures are randomised.
+        # RSA-PSS (PS*) signatures are randomised; we sign ECDSA deterministically
+        # (RFC 6979) on P-256 only.
         errors.append(
             Error(
-                "JWT_ALGORITHM must be EdDSA, RS256/384/512 or HS256/384/512: "
+                "JWT_ALGORITHM must be ES256, EdDSA, RS256/384/512 or HS256/384/512: "
                 "the grace window relies on deterministic signatures.",
                 id="duotoken.E006",
             )

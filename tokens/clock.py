@@ -3,7 +3,7 @@
 Tests move it with time-machine instead of sleeping.
 """
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.utils import timezone
 
@@ -12,9 +12,9 @@ def now() -> datetime:
     return timezone.now()
 
 
-def next_whole_second(moment: datetime) -> datetime:
-    """Tokens carry whole seconds; a generation is issued at the next whole second
-    so that its tokens live at least their full lifetime and every re-mint of it
+def whole_second(moment: datetime) -> datetime:
+    """Tokens carry whole seconds; a generation is issued at the whole second it
+    falls in, rounded down, so that its `iat` is never later than the moment of
+    issue (a verifier with no leeway accepts it at once) and every re-mint of it
     (from the stored row) signs to the same bytes."""
-    whole = moment.replace(microsecond=0)
-    return whole if whole == moment else whole + timedelta(seconds=1)
+    return moment.replace(microsecond=0)

@@ -12,6 +12,11 @@ The public development key is never added or promoted (`keys.DEVELOPMENT_KIDS`),
 and a key is promoted only if this host can decrypt it. `reencrypt` stores every
 usable private part under the newest encryption key, which completes a rotation of
 DJANGO_SECRET_KEY (or JWT_KEYS_ENCRYPTION_KEY) so that the old one can go.
+
+An algorithm switch is the same procedure: `add` a key of the new algorithm,
+`promote` it (signing moves to it, and each session to it at its next refresh),
+`retire` the old algorithm's keys once their sessions have moved on. Keys keep the
+algorithm they were added with; at most one key of any algorithm is active.
 """
 
 from __future__ import annotations
@@ -58,7 +63,7 @@ def _live(now):
 
 
 def signing_keys_list() -> list[KeyListing]:
-    """Every key of the configured algorithm, with how many live sessions it signs."""
+    """Every key, of every algorithm, with how many live sessions it signs."""
     if keys.is_symmetric():
         return []
     keys.current()  # imports the configured key on first use
@@ -69,7 +74,7 @@ def signing_keys_list() -> list[KeyListing]:
         .annotate(n=Count("pk"))
         .values_list("signing_kid", "n")
     )
-    rows = SigningKey.objects.filter(algorithm=keys.algorithm())
+    rows = SigningKey.objects.all()
     return [KeyListing(key=row, live_sessions=counts.get(row.kid, 0)) for row in rows]
 
 
@@ -80,12 +85,16 @@ def _record(kind: str, key: SigningKey, operator: str, **data: object) -> None:
     )
 
 
-def signing_key_add(*, private_pem: str | None = None, operator: str = "") -> SigningKey:
-    """A new published key (generated, or imported from a PEM); it signs once promoted.
-    `operator` names who asked, for the security log (the OS user of the command)."""
-    alg = keys.algorithm()
-    if keys.is_symmetric(alg):
-        raise KeyRefused(f"JWT_ALGORITHM={alg} signs with JWT_SIGNING_KEY; there is no key set to add to.")
+def signing_key_add(*, private_pem: str | None = None, algorithm: str = "", operator: str = "") -> SigningKey:
+    """A new published key (generated, or imported from a PEM) of `algorithm`, by
+    default JWT_ALGORITHM's; it signs once promoted. `operator` names who asked, for
+    the security log (the OS user of the command)."""
+    configured = keys.algorithm()
+    if keys.is_symmetric(configured):
+        raise KeyRefused(f"JWT_ALGORITHM={configured} signs with JWT_SIGNING_KEY; there is no key set to add to.")
+    alg = algorithm or configured
+    if alg not in keys.ASYMMETRIC:
+        raise KeyRefused(f"A key set key signs with one of {', '.join(keys.ASYMMETRIC)}, not {alg}.")
     try:
         private = keys.parse_private(private_pem, alg) if private_pem else keys.generate_private(alg)
     except keys.KeyUnusable as exc:
@@ -111,9 +120,9 @@ def signing_key_add(*, private_pem: str | None = None, operator: str = "") -> Si
 
 
 def _get(kid: str) -> SigningKey:
-    row = SigningKey.objects.filter(pk=kid, algorithm=keys.algorithm()).first()
+    row = SigningKey.objects.filter(pk=kid).first()
     if row is None:
-        raise KeyRefused(f"No {keys.algorithm()} key {kid!r} in the key set (see `signing_keys list`).")
+        raise KeyRefused(f"No key {kid!r} in the key set (see `signing_keys list`).")
     return row
 
 
@@ -141,7 +150,8 @@ def signing_key_promote(*, kid: str, force: bool = False, operator: str = "") ->
                 f"the JWKS for AUTH_JWKS_MAX_AGE={auth_settings().jwks_max_age} s. Promote it after "
                 f"{ready:%Y-%m-%d %H:%M:%S} UTC, or pass --force."
             )
-        previous = SigningKey.objects.filter(state=SigningKey.State.ACTIVE, algorithm=row.algorithm)
+        # Whatever its algorithm: promoting a key of another one is an algorithm switch.
+        previous = SigningKey.objects.filter(state=SigningKey.State.ACTIVE)
         previous_kid = previous.values_list("kid", flat=True).first()
         previous.update(state=SigningKey.State.PUBLISHED)
         SigningKey.objects.filter(pk=kid).update(state=SigningKey.State.ACTIVE, promoted_at=now)

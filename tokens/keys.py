@@ -1,9 +1,15 @@
 """The JWT key set: which keys verify, which one signs, and their private parts.
 
 HS*: one shared secret from settings (JWT_SIGNING_KEY), nothing in the database, an
-empty JWKS. EdDSA/RS*: `SigningKey` rows, shared by every host. The first private
-key comes from the environment (JWT_PRIVATE_KEY / JWT_PRIVATE_KEY_FILE) and is
-imported on first use; later ones from `manage.py signing_keys add`.
+empty JWKS. ES256/EdDSA/RS*: `SigningKey` rows, shared by every host. The first
+private key comes from the environment (JWT_PRIVATE_KEY / JWT_PRIVATE_KEY_FILE) and
+is imported on first use; later ones from `manage.py signing_keys add`.
+
+Each row is bound to the algorithm it was added with: it signs and verifies with
+that one only, whatever JWT_ALGORITHM says now, so the key set may hold keys of
+several algorithms while a switch is under way (JWT_ALGORITHM names the algorithm
+of the configured key and of new keys). A token verifies only if its header's
+`alg` is the algorithm of the key its `kid` names.
 
 The development key that DEBUG falls back to is public knowledge: it never enters
 the shared table, signs and verifies in a DEBUG process only, and without DEBUG it
@@ -33,14 +39,15 @@ from typing import Any
 
 import jwt
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import DatabaseError
 from django.dispatch import receiver
 from django.utils.crypto import salted_hmac
-from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from jwt.utils import der_to_raw_signature
 
 from . import clock
 from .errors import AuthError
@@ -49,8 +56,10 @@ from .models import SigningKey
 logger = logging.getLogger("duotoken.keys")
 
 # Deterministic signatures only: the grace window re-mints byte-identical tokens.
-# ECDSA (ES*) and RSA-PSS (PS*) sign with fresh randomness every time.
-ASYMMETRIC = ("EdDSA", "RS256", "RS384", "RS512")
+# ES256 signs with RFC 6979 nonces (below); RSA-PSS (PS*) and the other ECDSA
+# curves are not offered. ES256 first: the default (see the README for why).
+DEFAULT_ALGORITHM = "ES256"
+ASYMMETRIC = ("ES256", "EdDSA", "RS256", "RS384", "RS512")
 SYMMETRIC = ("HS256", "HS384", "HS512")
 ALGORITHMS = ASYMMETRIC + SYMMETRIC
 # A forged token with an unknown kid may reload the key set at most this often.
@@ -63,6 +72,7 @@ RSA_BITS = 2048
 DEVELOPMENT_KIDS = frozenset(
     {
         "qP2rwnASrDIA3wKS9Mlh3itEEmAF8lML0X5xR29XhjE",  # Ed25519, the EdDSA default until now
+        "bhKLDQYbVx6WxdukPUqJvsjlLhGXi4IyxvmcBc-INMc",  # P-256, the ES256 default
     }
 )
 
@@ -72,7 +82,7 @@ class KeyUnusable(Exception):
 
 
 def algorithm() -> str:
-    return settings.SIMPLE_JWT.get("ALGORITHM", "EdDSA")
+    return settings.SIMPLE_JWT.get("ALGORITHM", DEFAULT_ALGORITHM)
 
 
 def is_symmetric(alg: str | None = None) -> bool:
@@ -101,6 +111,8 @@ def parse_private(pem: str, alg: str) -> Any:
         raise KeyUnusable(f"the private key is not an unencrypted PEM private key ({exc})") from None
     if alg == "EdDSA" and not isinstance(key, ed25519.Ed25519PrivateKey):
         raise KeyUnusable("JWT_ALGORITHM=EdDSA needs an Ed25519 private key")
+    if alg == "ES256" and not (isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP256R1)):
+        raise KeyUnusable("JWT_ALGORITHM=ES256 needs an EC private key on the P-256 curve")
     if alg.startswith("RS"):
         if not isinstance(key, rsa.RSAPrivateKey):
             raise KeyUnusable(f"JWT_ALGORITHM={alg} needs an RSA private key")
@@ -110,6 +122,8 @@ def parse_private(pem: str, alg: str) -> Any:
 
 
 def generate_private(alg: str) -> Any:
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
     if alg == "EdDSA":
         return ed25519.Ed25519PrivateKey.generate()
     if alg.startswith("RS"):
@@ -136,6 +150,9 @@ def public_jwk(public_key: Any) -> dict[str, str]:
     if isinstance(public_key, ed25519.Ed25519PublicKey):
         jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)
         return {"kty": "OKP", "crv": jwk["crv"], "x": jwk["x"]}
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
+        return {"kty": "EC", "crv": jwk["crv"], "x": jwk["x"], "y": jwk["y"]}
     jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
     return {"kty": "RSA", "n": jwk["n"], "e": jwk["e"]}
 
@@ -221,10 +238,16 @@ def configured_key() -> tuple[str, Any]:
 # --- The key set as this process sees it ---------------------------------------
 
 
+@dataclass(frozen=True)
+class Verifier:
+    algorithm: str  # the one algorithm this key verifies: its row's, never a token's choice
+    key: Any  # public key (or HMAC secret)
+
+
 @dataclass
 class KeySet:
     algorithm: str
-    verifying: dict[str, Any]  # kid -> public key (or HMAC secret): published and active keys
+    verifying: dict[str, Verifier]  # kid -> how to verify: published and active keys, of any algorithm
     jwks: list[dict[str, str]]
     active: str | None = None  # as of `loaded_at`
     loaded_at: float = field(default_factory=time.monotonic)
@@ -236,7 +259,7 @@ _miss_lock = threading.Lock()
 class _State:
     keyset: KeySet | None = None
     last_miss_reload = 0.0
-    private: dict[str, Any] = {}  # kid -> private key object, decrypted once
+    private: dict[str, tuple[str, Any]] = {}  # kid -> (its algorithm, private key object), decrypted once
     public: dict[str, Any] = {}  # kid -> parsed public key
 
 
@@ -284,17 +307,23 @@ def import_configured_key() -> None:
         SigningKey.objects.bulk_create([row], ignore_conflicts=True)
 
 
+def _rows() -> list[tuple[str, str, str, str]]:
+    return list(SigningKey.objects.values_list("kid", "algorithm", "state", "public_pem"))
+
+
 def _load() -> KeySet:
     alg = algorithm()
     if is_symmetric(alg):
         kid, secret = configured_key()
-        return KeySet(algorithm=alg, verifying={kid: secret}, jwks=[], active=kid)
+        return KeySet(algorithm=alg, verifying={kid: Verifier(alg, secret)}, jwks=[], active=kid)
     configured_kid = configured_key()[0]
     try:
-        rows = list(SigningKey.objects.filter(algorithm=alg).values_list("kid", "state", "public_pem"))
-        if configured_kid not in {kid for kid, _, _ in rows} and not is_development(configured_kid):
+        # Every algorithm's keys: tokens of the one we switch from keep verifying
+        # until their keys are retired.
+        rows = _rows()
+        if configured_kid not in {row[0] for row in rows} and not is_development(configured_kid):
             import_configured_key()
-            rows = list(SigningKey.objects.filter(algorithm=alg).values_list("kid", "state", "public_pem"))
+            rows = _rows()
     except DatabaseError as exc:
         if _State.keyset is None:
             raise
@@ -302,15 +331,15 @@ def _load() -> KeySet:
         logger.warning("key set not reloaded, the database did not answer: %s", exc)
         _State.keyset.loaded_at = time.monotonic()
         return _State.keyset
-    verifying: dict[str, Any] = {}
+    verifying: dict[str, Verifier] = {}
     jwks = []
     active = None
-    for kid, state, pem in rows:
+    for kid, key_alg, state, pem in rows:
         if state == SigningKey.State.ACTIVE:
             # Even a development key: then nothing signs (503), just as the refresh
             # UPDATE, which reads the same row, would have it.
             active = kid
-        if state == SigningKey.State.RETIRED or is_development(kid):
+        if state == SigningKey.State.RETIRED or key_alg not in ASYMMETRIC or is_development(kid):
             # A development key left in the table by an older version verifies
             # nothing; check duotoken.E012 refuses to start with it.
             _State.private.pop(kid, None)
@@ -318,11 +347,11 @@ def _load() -> KeySet:
         public = _State.public.get(kid)
         if public is None:
             public = _State.public[kid] = serialization.load_pem_public_key(pem.encode())
-        verifying[kid] = public
-        jwks.append({**public_jwk(public), "kid": kid, "use": "sig", "alg": alg})
+        verifying[kid] = Verifier(key_alg, public)
+        jwks.append({**public_jwk(public), "kid": kid, "use": "sig", "alg": key_alg})
     if _development_in_process():
         public = configured_key()[1].public_key()
-        verifying[configured_kid] = public
+        verifying[configured_kid] = Verifier(alg, public)
         jwks.append({**public_jwk(public), "kid": configured_kid, "use": "sig", "alg": alg})
     return KeySet(algorithm=alg, verifying=verifying, jwks=jwks, active=active)
 
@@ -339,8 +368,8 @@ def current() -> KeySet:
     return keyset
 
 
-def verifying_key(kid: str) -> Any | None:
-    """The key that verifies tokens of `kid`, or None (unknown, retired, other algorithm)."""
+def verifying_key(kid: str) -> Verifier | None:
+    """The key that verifies tokens of `kid`, with its algorithm, or None (unknown or retired)."""
     key = current().verifying.get(kid)
     if key is not None:
         return key
@@ -388,44 +417,67 @@ def active_kid() -> str:
     return kid
 
 
-def _private_key(kid: str) -> Any:
+def _private_key(kid: str) -> tuple[str, Any]:
     configured_kid, configured = configured_key()
     if is_development(kid) and not (kid == configured_kid and _development_in_process()):
         raise KeyUnusable(f"key {kid} is the public development key, which signs nothing without DJANGO_DEBUG")
-    if kid == configured_kid:
-        if not is_symmetric() and kid not in current().verifying:
-            # With no active key of this algorithm (after a JWT_ALGORITHM switch) the
-            # refresh UPDATE names the configured key: a retired one signs nothing.
-            raise KeyUnusable(f"key {kid} (JWT_PRIVATE_KEY) is retired")
-        return configured
-    row = SigningKey.objects.filter(pk=kid, algorithm=algorithm()).exclude(state=SigningKey.State.RETIRED).first()
-    if row is None:
+    if is_symmetric() or (kid == configured_kid and _development_in_process()):
+        if kid != configured_kid:
+            raise KeyUnusable(f"no usable signing key {kid!r}")
+        return algorithm(), configured
+    # The row decides, for the configured key too: a retired key never signs, even
+    # after a JWT_ALGORITHM switch made the refresh UPDATE fall back to its kid.
+    row = SigningKey.objects.filter(pk=kid).exclude(state=SigningKey.State.RETIRED).first()
+    if row is None or row.algorithm not in ASYMMETRIC:
         raise KeyUnusable(f"no usable signing key {kid!r}")
-    return decrypt_private(row)
+    return row.algorithm, configured if kid == configured_kid else decrypt_private(row)
 
 
-def _signing_key(kid: str) -> Any:
-    """The private key of `kid`, decrypted once per process. A key that cannot be used
-    answers 503 `signing_key_unavailable` (an operator must act: see check
-    duotoken.E013), never a 500, and says which key in the log."""
-    key = _State.private.get(kid)
-    if key is not None:
-        return key
+def _signing_key(kid: str) -> tuple[str, Any]:
+    """(algorithm, private key) of `kid`, decrypted once per process. The algorithm is
+    the one its row was added with. A key that cannot be used answers 503
+    `signing_key_unavailable` (an operator must act: see check duotoken.E013), never
+    a 500, and says which key in the log."""
+    cached = _State.private.get(kid)
+    if cached is not None:
+        return cached
     try:
-        key = _private_key(kid)
+        cached = _private_key(kid)
     except KeyUnusable as exc:
         logger.error("signing key %s cannot be used: %s", kid, exc)
         raise AuthError("signing_key_unavailable") from None
-    _State.private[kid] = key
+    _State.private[kid] = cached
     if _State.keyset is not None and kid not in _State.keyset.verifying:
         # Promoted on another host since this process last looked: publish it here
         # too before anything it signs leaves (a verifier refetches our JWKS on an
         # unknown kid).
         reload()
-    return key
+    return cached
+
+
+class _DeterministicES256(ECAlgorithm):
+    """ES256 with RFC 6979 nonces (cryptography's `deterministic_signing`), so that a
+    grace replay re-mints the same bytes; PyJWT's own ES256 signs with a random
+    nonce. The signatures are ordinary ES256: every verifier accepts them."""
+
+    def __init__(self) -> None:
+        super().__init__(ECAlgorithm.SHA256, ec.SECP256R1)
+
+    def sign(self, msg: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
+        der = key.sign(msg, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+        return der_to_raw_signature(der, key.curve)
+
+
+# Our signer: PyJWT's JWS encoding with only the algorithms we offer, ES256 made
+# deterministic. (Verification stays PyJWT's own.)
+_JWS = jwt.PyJWS(algorithms=[alg for alg in ALGORITHMS if alg != "ES256"])
+_JWS.register_algorithm("ES256", _DeterministicES256())
 
 
 def sign(payload: dict[str, Any], kid: str) -> str:
     """Deterministic: the same payload and kid always give the same bytes."""
     kid = kid or fallback_kid()  # sessions from before keys had ids
-    return jwt.encode(payload, _signing_key(kid), algorithm=algorithm(), headers={"kid": kid})
+    alg, key = _signing_key(kid)
+    # The bytes jwt.encode() would sign: compact JSON, the header's members sorted.
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    return _JWS.encode(body, key, algorithm=alg, headers={"kid": kid})

@@ -82,7 +82,7 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
         if row is None or row != (user.password, True):
             raise AuthError("invalid_credentials")
         now = clock.now()
-        issued = clock.next_whole_second(now)
+        issued = clock.whole_second(now)
         absolute = issued + conf.max_lifetime
         kid = keys.active_kid()
         over_limit = _sessions_over_limit(user_id=user.pk, now=now, keep=conf.max_sessions_per_user - 1)
@@ -162,10 +162,11 @@ def _advance_sql(alias: str) -> str:
     sets = ", ".join(f"{col[name]} = %s" for name in _CAS_FIELDS)
     key = {f.name: qn(f.column) for f in SigningKey._meta.concrete_fields}
     # The new generation is signed by the key active at this very statement, on
-    # whatever host: the row records it, and a grace replay re-mints with it.
+    # whatever host and of whatever algorithm (at most one key is active): the row
+    # records it, and a grace replay re-mints with it.
     kid = (
         f"{col['signing_kid']} = COALESCE((SELECT {key['kid']} FROM {qn(SigningKey._meta.db_table)}"  # noqa: S608
-        f" WHERE {key['state']} = %s AND {key['algorithm']} = %s), %s)"
+        f" WHERE {key['state']} = %s), %s)"
     )
     # Only quoted names from the model's own metadata are interpolated; every value
     # is a parameter.
@@ -204,7 +205,8 @@ def _advance(
     idle = min(issued + auth_settings().refresh_lifetime, absolute)
     values = (generation + 1, issued, idle, client_ip(request), user_agent(request))
     params = [prep(name, value) for name, value in zip(_CAS_FIELDS, values, strict=True)]
-    params += [SigningKey.State.ACTIVE, keys.algorithm(), keys.fallback_kid()]
+    # HS*: the shared secret signs, never a row left from an asymmetric algorithm.
+    params += [SigningKey.State.ACTIVE if not keys.is_symmetric() else "", keys.fallback_kid()]
     params += [
         prep("id", uuid.UUID(session_id)),
         generation,
@@ -249,7 +251,7 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
     # password hash changed since login, even if no signal ever told us.
     credential, snapshot = _user_credential(uid)
     now = clock.now()
-    issued = clock.next_whole_second(now)
+    issued = clock.whole_second(now)
     # The claims were signed from the row, so `sx` is its absolute expiry.
     absolute = datetime.fromtimestamp(claims["sx"], tz=UTC)
     kid = _advance(

@@ -1,14 +1,14 @@
 """Our token classes, built on Simple JWT's `Token`, signed through `tokens.keys`.
 
 Tokens are deterministic: the same session, generation, issue time and key always
-sign to the same bytes (Ed25519, RSA PKCS#1 v1.5 and HMAC signatures are
-deterministic). That is what lets a refresh replayed inside the grace window get
+sign to the same bytes (ECDSA with RFC 6979 nonces, Ed25519, RSA PKCS#1 v1.5 and
+HMAC signatures are deterministic). That is what lets a refresh replayed inside the grace window get
 the byte-identical successor without any raw token being stored anywhere.
 
 Every token names its key in a `kid` header and carries `iss` and `aud`; all three
 and the algorithm are checked on every use. The verifying key is looked up by
 `kid` among our own published keys only: never from a token's `jku`, `x5u` or
-`jwk` header, never for an algorithm other than the configured one.
+`jwk` header, never for an algorithm other than the one that key is bound to.
 """
 
 from __future__ import annotations
@@ -132,7 +132,9 @@ def mint_pair(
     }
     access = AccessToken.for_generation(not_after=absolute_expires_at, **common)
     refresh = RefreshToken.for_generation(not_after=idle_end, **common)
-    elapsed = int(clock.next_whole_second(now).timestamp())
+    # Counted from the whole second `now` falls in, as `iat` is: at issue the cookie
+    # lives the full lifetime, and it may outlive its token by under a second.
+    elapsed = int(clock.whole_second(now).timestamp())
     refresh_max_age = max(0, refresh["exp"] - elapsed)
     return TokenPair(
         access=str(access),
@@ -187,18 +189,20 @@ def _verify(raw: str, conf: AuthSettings) -> tuple[str, dict[str, Any]]:
     except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise TokenInvalid(str(exc)) from exc
     alg, kid = header.get("alg"), header.get("kid")
-    # Only the configured algorithm, whatever the header says: no "none", no HS256
-    # with a public key as the secret.
-    if alg != keys.algorithm() or not isinstance(kid, str):
-        raise TokenInvalid("wrong algorithm or no kid")
-    key = keys.verifying_key(kid)
-    if key is None:
+    if alg not in keys.ALGORITHMS or not isinstance(kid, str):
+        raise TokenInvalid("an algorithm we never sign with, or no kid")
+    verifier = keys.verifying_key(kid)
+    if verifier is None:
         raise TokenInvalid("unknown or retired key")
+    # Only the algorithm the named key is bound to, whatever the header says: no
+    # "none", no HS256 with a public key as the secret, no RS384 with an RS256 key.
+    if alg != verifier.algorithm:
+        raise TokenInvalid("wrong algorithm for its key")
     try:
         claims = jwt.decode(
             raw,
-            key,
-            algorithms=[alg],
+            verifier.key,
+            algorithms=[verifier.algorithm],
             audience=conf.audience,
             issuer=conf.issuer,
             # No iat check: a host whose clock runs a second behind the one that
@@ -213,6 +217,11 @@ def _verify(raw: str, conf: AuthSettings) -> tuple[str, dict[str, Any]]:
         raise TokenInvalid(str(exc)) from exc
     if not _well_formed(claims, conf):
         raise TokenInvalid("wrong shape")
+    if not _within_lifetime(claims, conf):
+        # We never sign one: a token that claims to outlive its type's lifetime was
+        # made with a key that is not ours alone (issue 15), or under settings that
+        # have since been shortened. Either way it must not live that long.
+        raise TokenInvalid("lives longer than its type's lifetime")
     return kid, claims
 
 
@@ -220,6 +229,11 @@ def _verify(raw: str, conf: AuthSettings) -> tuple[str, dict[str, Any]]:
 def _forget_verified(*, setting: str, **kwargs: object) -> None:
     if setting == "SIMPLE_JWT":
         _VERIFIED.clear()
+
+
+def _within_lifetime(claims: dict[str, Any], conf: AuthSettings) -> bool:
+    lifetime = {ACCESS: conf.access_lifetime, REFRESH: conf.refresh_lifetime}.get(claims.get(conf.token_type_claim))
+    return lifetime is not None and claims["exp"] - claims["iat"] <= lifetime.total_seconds()
 
 
 def _well_formed(claims: dict[str, Any], conf: AuthSettings) -> bool:

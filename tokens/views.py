@@ -94,7 +94,7 @@ class JwksView(APIView):
                 fields={
                     "keys": serializers.ListField(
                         child=serializers.DictField(child=serializers.CharField()),
-                        help_text="Public keys: kty, crv and x (OKP) or n and e (RSA), kid, use, alg.",
+                        help_text="Public keys: kty with crv, x, y (EC), crv, x (OKP) or n, e (RSA); kid, use, alg.",
                     )
                 },
             )

@@ -15,7 +15,7 @@ from types import ModuleType
 import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from django.core.management import call_command
 
 from accounts.service_clients import service_client_create
@@ -108,11 +108,15 @@ def _other_issuer(claims: dict, kid: str) -> str:
 
 
 def _unknown_key(claims: dict, kid: str) -> str:
-    stranger = ed25519.Ed25519PrivateKey.generate()
-    return jwt.encode(claims, stranger, algorithm="EdDSA", headers={"kid": keys.thumbprint(stranger.public_key())})
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    return jwt.encode(claims, stranger, algorithm="ES256", headers={"kid": keys.thumbprint(stranger.public_key())})
 
 
 def _published_kid_of_another_key(claims: dict, kid: str) -> str:
+    return jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": kid})
+
+
+def _published_kid_with_another_algorithm(claims: dict, kid: str) -> str:
     return jwt.encode(claims, ed25519.Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": kid})
 
 
@@ -133,6 +137,7 @@ def _alg_none(claims: dict, kid: str) -> str:
         (_other_issuer, jwt.InvalidIssuerError, "Invalid issuer"),
         (_unknown_key, jwt.InvalidTokenError, "Unable to find a signing key that matches"),
         (_published_kid_of_another_key, jwt.InvalidSignatureError, "Signature verification failed"),
+        (_published_kid_with_another_algorithm, jwt.InvalidAlgorithmError, "The specified alg value is not allowed"),
         (_hs256_keyed_with_the_public_key, jwt.InvalidAlgorithmError, "The specified alg value is not allowed"),
         (_alg_none, jwt.InvalidAlgorithmError, "The specified alg value is not allowed"),
     ],

@@ -47,6 +47,13 @@ class Command(BaseCommand):
         sub.add_parser("list", help="Every key, its state and the live sessions whose current tokens it signed.")
         add = sub.add_parser("add", help="Add a published key: in the JWKS and verifying, not yet signing.")
         add.add_argument("--private-key-file", help="Import this PEM private key instead of generating one.")
+        add.add_argument(
+            "--algorithm",
+            choices=keys.ASYMMETRIC,
+            default="",
+            help="The key's algorithm, for ever (default: JWT_ALGORITHM). Promoting a key of another "
+            "algorithm switches algorithm without logging anyone out.",
+        )
         promote = sub.add_parser("promote", help="Make a published key the one that signs, on every host.")
         promote.add_argument("kid")
         promote.add_argument(
@@ -82,14 +89,14 @@ class Command(BaseCommand):
                 f"{_when(key.promoted_at):<19}  {item.live_sessions}"
             )
 
-    def _add(self, *, private_key_file=None, **options):
+    def _add(self, *, private_key_file=None, algorithm="", **options):
         pem = None
         if private_key_file:
             try:
                 pem = Path(private_key_file).read_text()
             except OSError as exc:
                 raise CommandError(f"{private_key_file} cannot be read: {exc.strerror}.") from None
-        key = signing_key_add(private_pem=pem, operator=operator())
+        key = signing_key_add(private_pem=pem, algorithm=algorithm, operator=operator())
         self.stdout.write(f"Added {key.algorithm} key {key.kid} (published; promote it to sign).")
 
     def _promote(self, *, kid, force=False, **options):
