@@ -178,8 +178,10 @@ def test_development_key_cannot_be_added_or_promoted(own_key, tmp_path):
     assert not SigningKey.objects.filter(pk=DEV_KID).exists()
 
 
-def test_development_key_as_jwt_private_key_without_debug_refuses_to_start():
-    result = _manage("check", **{**STRONG, "JWT_PRIVATE_KEY": DEV_PEM})
+@pytest.mark.parametrize("alg", sorted(shipped._DEV_PRIVATE_KEYS))
+def test_development_key_as_jwt_private_key_without_debug_refuses_to_start(alg):
+    pem = shipped._DEV_PRIVATE_KEYS[alg]
+    result = _manage("check", **{**STRONG, "JWT_ALGORITHM": alg, "JWT_PRIVATE_KEY": pem})
 
     assert result.returncode != 0
     assert "JWT_PRIVATE_KEY is the public development key, with which anyone can sign tokens" in result.stderr
@@ -192,7 +194,7 @@ def test_development_key_commands_in_messages_run_as_written_for_a_kid_that_begi
         signing_keys_command("promote", "-abc", force=True) == "`python manage.py signing_keys promote --force -- -abc`"
     )
     assert signing_keys_command("retire", "abc", force=True) == "`python manage.py signing_keys retire abc --force`"
-    with pytest.raises(CommandError, match="No EdDSA key '-abc' in the key set"):
+    with pytest.raises(CommandError, match="No key '-abc' in the key set"):
         command("promote", "--force", "--", "-abc")
 
 

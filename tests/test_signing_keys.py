@@ -15,6 +15,7 @@ from django.test import override_settings
 
 from tests.factories import user_create
 from tokens import keys
+from tokens.errors import AuthError
 from tokens.key_services import KeyRefused, signing_key_add, signing_key_promote, signing_key_retire
 from tokens.models import RevokeReason, SecurityEvent, Session, SigningKey
 
@@ -341,6 +342,18 @@ def test_a_retired_configured_key_signs_nothing_after_an_algorithm_switch(logged
         keys.current()  # imported as published: the EdDSA key holds the one active place
         command("retire", "--force", "--", kid)
 
-        response = make_spa().login()
+        spa = make_spa()
+        response = spa.login()
+        with pytest.raises(AuthError) as refused:
+            keys.sign({"sub": "x"}, kid)
 
-    assert outcome(response) == (503, "signing_key_unavailable")
+    # The active key (of the algorithm it was added with) signs; the retired one the
+    # settings name signs nothing.
+    assert response.status_code == 200
+    assert jwt.get_unverified_header(spa.cookie("access"))["kid"] == our_kid_before_switch(logged_in)
+    assert refused.value.code == "signing_key_unavailable"
+
+
+def our_kid_before_switch(spa) -> str:
+    """The kid that signed a session opened before the switch: the active key."""
+    return jwt.get_unverified_header(spa.cookie("access"))["kid"]
