@@ -4,8 +4,8 @@ Rotation is a compare-and-set on the session row (`UPDATE ... WHERE generation =
 so exactly one of any number of concurrent refreshes, in any process on any host,
 moves the generation; the others find it moved and, if generation g was rotated away
 less than the grace window ago, get the session's current generation re-minted from
-the row (tokens are deterministic). No lock is held across a round trip and no
-in-process lock is involved.
+the row (tokens are deterministic). The row lock is held from that UPDATE to its
+COMMIT, only while the new pair is signed, and no in-process lock is involved.
 """
 
 from __future__ import annotations
@@ -267,17 +267,23 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
     issued = clock.next_whole_second(now)
     # The claims were signed from the row, so `sx` is its absolute expiry.
     absolute = datetime.fromtimestamp(claims["sx"], tz=UTC)
-    kid = _advance(
-        session_id=sid,
-        generation=gen,
-        now=now,
-        issued=issued,
-        absolute=absolute,
-        request=request,
-        user_id=uid,
-        credential=credential,
-    )
-    if kid is not None:
+    # The new generation is minted before the move commits: a key that cannot sign
+    # (KeyUnusable, or anything else) rolls the move back, so the client's retry is
+    # still the current generation, never a replay of one that no client ever got.
+    # The row stays locked only while the two tokens are signed.
+    with transaction.atomic(using=router.db_for_write(Session)):
+        kid = _advance(
+            session_id=sid,
+            generation=gen,
+            now=now,
+            issued=issued,
+            absolute=absolute,
+            request=request,
+            user_id=uid,
+            credential=credential,
+        )
+        rotated = _issue(sid, uid, gen + 1, issued, absolute, now, kid) if kid is not None else None
+    if rotated is not None:
         # The session's Redis entry lives as long as its new idle expiry, and the user
         # snapshot is written afresh: a usable access token always finds both.
         store.remember_session(
@@ -287,7 +293,7 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
             user_snapshot=snapshot,
             user_ttl=snapshot_ttl(),
         )
-        return _issue(sid, uid, gen + 1, issued, absolute, now, kid)
+        return rotated
     return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request, credential=credential)
 
 
