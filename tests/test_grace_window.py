@@ -3,7 +3,7 @@ they must get the very same successor, and nothing else may happen."""
 
 from datetime import timedelta
 
-from tokens.models import SecurityEvent, Session
+from tokens.models import ROTATIONS_KEPT, SecurityEvent, Session
 
 GRACE = timedelta(seconds=30)
 
@@ -68,15 +68,58 @@ def test_window_counts_from_the_rotation_and_does_not_slide(at_noon, time_machin
     assert response.json()["code"] == "refresh_token_reused"
 
 
-def test_stale_generation_two_back_is_reuse_even_inside_the_window(at_noon, time_machine):
+def test_token_two_generations_back_inside_its_window_gets_the_current_pair(at_noon, make_spa, time_machine):
     first = at_noon.cookie("refresh")
     at_noon.refresh()
+    time_machine.shift(timedelta(seconds=5))
+    current = at_noon.refresh()
+    slow_tab = make_spa()
+    slow_tab.cookies.load({"csrftoken": at_noon.csrf_token})
+
+    time_machine.shift(timedelta(seconds=20))  # 25 s after generation 1 was rotated away
+    response = _replay(slow_tab, first)
+
+    assert response.status_code == 200
+    assert response["Duotoken-Refresh"] == "replayed"
+    assert response.cookies["dt_refresh"].value == current.cookies["dt_refresh"].value
+    assert response.cookies["dt_access"].value == current.cookies["dt_access"].value
+    assert response.json() == current.json()
+    session = Session.objects.get()
+    assert (session.generation, session.revoked_at) == (3, None)
+    assert slow_tab.me().status_code == 200
+    assert not SecurityEvent.objects.filter(kind="refresh_reuse_detected").exists()
+
+
+def test_each_generation_window_counts_from_its_own_rotation(at_noon, time_machine):
+    first = at_noon.cookie("refresh")
     at_noon.refresh()
+    second = at_noon.cookie("refresh")
+    time_machine.shift(timedelta(seconds=25))
+    at_noon.refresh()
+    current = at_noon.cookie("refresh")
 
-    response = _replay(at_noon, first)
+    time_machine.shift(timedelta(seconds=6))  # generation 2 went 6 s ago, generation 1 31 s ago
+    replay = _replay(at_noon, second)
+    assert replay.status_code == 200 and replay.cookies["dt_refresh"].value == current
+    reuse = _replay(at_noon, first)
 
-    assert response.status_code == 401
-    assert response.json()["code"] == "refresh_token_reused"
+    assert reuse.status_code == 401
+    assert reuse.json()["code"] == "refresh_token_reused"
+    assert Session.objects.get().revoke_reason == "reuse"
+    assert SecurityEvent.objects.get(kind="refresh_reuse_detected").data["presented_generation"] == 1
+
+
+def test_token_older_than_the_kept_rotations_is_reuse_even_inside_the_window(at_noon):
+    tokens = [at_noon.cookie("refresh")]
+    for _ in range(ROTATIONS_KEPT + 1):  # the oldest falls off the record
+        at_noon.refresh()
+        tokens.append(at_noon.cookie("refresh"))
+
+    oldest_kept = _replay(at_noon, tokens[1])
+    assert oldest_kept.status_code == 200 and oldest_kept.cookies["dt_refresh"].value == tokens[-1]
+    forgotten = _replay(at_noon, tokens[0])
+
+    assert forgotten.json()["code"] == "refresh_token_reused"
     assert Session.objects.get().revoke_reason == "reuse"
 
 

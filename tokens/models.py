@@ -1,5 +1,6 @@
 import hashlib
 import uuid
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import models
@@ -24,12 +25,24 @@ def credential_fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode()).hexdigest()[:32]
 
 
+# The grace window's record of a session: when each of its last ROTATIONS_KEPT
+# generations was rotated away, newest first, as fixed-width epoch seconds ("ten
+# digits and a comma"), so that the compare-and-set pushes one in SQL that SQLite and
+# PostgreSQL both run (`substr(new || old, 1, width)`), in the same UPDATE.
+ROTATIONS_KEPT = 16
+ROTATION_WIDTH = 11
+
+
+def rotation_entry(moment: datetime) -> str:
+    return f"{int(moment.timestamp()):010d},"
+
+
 class Session(models.Model):
     """One login: a token family. Its refresh tokens carry `generation`.
 
     The generation counter is the blacklist: a refresh token is usable only while
-    its generation is the current one (or, within the grace window, the one just
-    before). No raw token is ever stored.
+    its generation is the current one, or, within the grace window of its rotation,
+    as a replay that gets the current generation back. No raw token is ever stored.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -51,6 +64,15 @@ class Session(models.Model):
     # The key that signed the current generation, set in the same compare-and-set
     # that moves `generation`: a grace replay re-mints with it, whatever key signs now.
     signing_kid = models.CharField(max_length=64, blank=True, default="")
+    # Written only by that compare-and-set too: entry i is when generation
+    # `generation - 1 - i` was rotated away (see rotated_away_at).
+    recent_rotations = models.CharField(
+        max_length=ROTATIONS_KEPT * ROTATION_WIDTH,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="When each of the last generations was rotated away, newest first (epoch seconds).",
+    )
 
     class Meta:
         indexes = [
@@ -71,6 +93,19 @@ class Session(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    def rotated_away_at(self, generation: int) -> datetime | None:
+        """When an older `generation` was rotated away (its successor issued), or None
+        when it is not among the last ROTATIONS_KEPT: too old to matter."""
+        back = self.generation - 1 - generation
+        if back == 0:
+            return self.rotated_at  # also for rows older than the record
+        if not 0 < back < ROTATIONS_KEPT:
+            return None
+        entry = self.recent_rotations[back * ROTATION_WIDTH : (back + 1) * ROTATION_WIDTH]
+        if len(entry) != ROTATION_WIDTH or not entry[:-1].isdigit():
+            return None
+        return datetime.fromtimestamp(int(entry[:-1]), tz=UTC)
 
 
 class SecurityEvent(models.Model):

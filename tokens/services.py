@@ -2,9 +2,10 @@
 
 Rotation is a compare-and-set on the session row (`UPDATE ... WHERE generation = g`),
 so exactly one of any number of concurrent refreshes, in any process on any host,
-moves the generation; the others find it moved and, within the grace window, get
-the same successor re-minted from the row (tokens are deterministic). No lock is
-held across a round trip and no in-process lock is involved.
+moves the generation; the others find it moved and, if generation g was rotated away
+less than the grace window ago, get the session's current generation re-minted from
+the row (tokens are deterministic). The row lock is held from that UPDATE to its
+COMMIT, only while the new pair is signed, and no in-process lock is involved.
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ from .clientinfo import client_ip, user_agent
 from .conf import auth_settings
 from .errors import AuthError
 from .events import security_event_record
-from .models import RevokeReason, SecurityEvent, Session, SigningKey, credential_fingerprint
+from .models import (
+    ROTATION_WIDTH,
+    ROTATIONS_KEPT,
+    RevokeReason,
+    SecurityEvent,
+    Session,
+    SigningKey,
+    credential_fingerprint,
+    rotation_entry,
+)
 from .selectors import SessionMustEnd, cache_ttl_for, session_user, snapshot_fields, snapshot_ttl, user_snapshot
 from .throttles import throttle_refresh
 from .tokens import ACCESS, REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair
@@ -168,10 +178,15 @@ def _advance_sql(alias: str) -> str:
         f"{col['signing_kid']} = COALESCE((SELECT {key['kid']} FROM {qn(SigningKey._meta.db_table)}"  # noqa: S608
         f" WHERE {key['state']} = %s), %s)"
     )
-    # Only quoted names from the model's own metadata are interpolated; every value
-    # is a parameter.
+    # The generation rotated away now goes on top of the grace window's record, and
+    # the oldest falls off (SET expressions read the row as it was, in both databases).
+    history = col["recent_rotations"]
+    history = f"{history} = substr(%s || {history}, 1, {ROTATIONS_KEPT * ROTATION_WIDTH})"
+    # Only quoted names from the model's own metadata and that constant width are
+    # interpolated; every value is a parameter.
     return (
-        f"UPDATE {qn(Session._meta.db_table)} SET {sets}, {kid} WHERE {col['id']} = %s AND {col['generation']} = %s"  # noqa: S608
+        f"UPDATE {qn(Session._meta.db_table)} SET {sets}, {kid}, {history}"  # noqa: S608
+        f" WHERE {col['id']} = %s AND {col['generation']} = %s"
         f" AND {col['revoked_at']} IS NULL AND {col['idle_expires_at']} > %s"
         f" AND {col['absolute_expires_at']} > %s AND {col['absolute_expires_at']} = %s"
         f" AND {col['user']} = %s AND {col['credential']} = %s"
@@ -206,7 +221,7 @@ def _advance(
     values = (generation + 1, issued, idle, client_ip(request), user_agent(request))
     params = [prep(name, value) for name, value in zip(_CAS_FIELDS, values, strict=True)]
     # HS*: the shared secret signs, never a row left from an asymmetric algorithm.
-    params += [SigningKey.State.ACTIVE if not keys.is_symmetric() else "", keys.fallback_kid()]
+    params += [SigningKey.State.ACTIVE if not keys.is_symmetric() else "", keys.fallback_kid(), rotation_entry(issued)]
     params += [
         prep("id", uuid.UUID(session_id)),
         generation,
@@ -254,17 +269,23 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
     issued = clock.whole_second(now)
     # The claims were signed from the row, so `sx` is its absolute expiry.
     absolute = datetime.fromtimestamp(claims["sx"], tz=UTC)
-    kid = _advance(
-        session_id=sid,
-        generation=gen,
-        now=now,
-        issued=issued,
-        absolute=absolute,
-        request=request,
-        user_id=uid,
-        credential=credential,
-    )
-    if kid is not None:
+    # The new generation is minted before the move commits: a key that cannot sign
+    # (KeyUnusable, or anything else) rolls the move back, so the client's retry is
+    # still the current generation, never a replay of one that no client ever got.
+    # The row stays locked only while the two tokens are signed.
+    with transaction.atomic(using=router.db_for_write(Session)):
+        kid = _advance(
+            session_id=sid,
+            generation=gen,
+            now=now,
+            issued=issued,
+            absolute=absolute,
+            request=request,
+            user_id=uid,
+            credential=credential,
+        )
+        rotated = _issue(sid, uid, gen + 1, issued, absolute, now, kid) if kid is not None else None
+    if rotated is not None:
         # The session's Redis entry lives as long as its new idle expiry, and the user
         # snapshot is written afresh: a usable access token always finds both.
         store.remember_session(
@@ -274,7 +295,7 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
             user_snapshot=snapshot,
             user_ttl=snapshot_ttl(),
         )
-        return _issue(sid, uid, gen + 1, issued, absolute, now, kid)
+        return rotated
     return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request, credential=credential)
 
 
@@ -296,10 +317,12 @@ def _after_lost_rotation(
         raise AuthError("session_expired")
     if session.generation == gen:
         raise AuthError("refresh_token_expired")  # idle timeout reached
-    grace = auth_settings().grace
-    if session.generation == gen + 1 and now - session.rotated_at <= grace:
-        # A parallel or replayed refresh by the owner: hand back the same successor.
-        # Re-minted with the key that signed it, even if another has been promoted since.
+    rotated_away = session.rotated_away_at(gen)
+    if rotated_away is not None and now - rotated_away <= auth_settings().grace:
+        # Rotated away less than the grace window ago: a parallel or late refresh by
+        # the owner (a slow tab, a reload), however many rotations other tabs made
+        # since. It gets the session's current pair, re-minted from the row with the
+        # key that signed it, even if another has been promoted since.
         issued = _issue(
             sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now, session.signing_kid
         )

@@ -8,7 +8,7 @@ import pytest
 
 from tokens.models import RevokeReason, SecurityEvent, Session
 
-from .conftest import DEMO_SERVER, log_in
+from .conftest import DEMO_SERVER, fire_burst, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.parametrize("gunicorn", [DEMO_SERVER], indirect=True)]
 
@@ -77,6 +77,20 @@ def test_fresh_browser_without_cookies_is_not_authenticated_and_never_refreshes(
     }
     assert profile.refreshes == []
     assert profile.page_errors == []
+
+
+def test_a_new_tab_draws_every_open_tab_at_once_so_its_buttons_never_move(alice, browsing):
+    profile = browsing()
+    first = profile.open_demo()
+    log_in(first)
+    second = profile.open_demo()
+
+    # The first tab has made no call since the second opened: it answered its hello.
+    second.wait_for_selector(OTHER_LANE, state="attached")
+    burst = second.locator("#burst").bounding_box()
+    fire_burst(first)
+
+    assert second.locator("#burst").bounding_box() == burst
 
 
 def test_second_tab_race_at_one_expiry_makes_one_rotation_and_one_grace_replay(alice, browsing):

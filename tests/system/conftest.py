@@ -210,8 +210,9 @@ def assert_all_refused(base: str, log: TokenLog, session_id: str, *, csrf: str) 
 def assert_one_live_generation(servers: list[Gunicorn], log: TokenLog, session_id: str, *, csrf: str) -> None:
     """Post-run invariant: no fork, the database agrees with the newest token, and
     only the newest refresh token can move the session; presenting an older one
-    again ends it, after which every token minted for it is refused."""
-    from tokens.models import Session
+    again once it is past its window ends it, after which every token minted for it
+    is refused."""
+    from tokens.models import ROTATIONS_KEPT, Session
 
     log.assert_no_fork(session_id)
     newest_gen, newest = log.newest(session_id)
@@ -239,8 +240,18 @@ def assert_one_live_generation(servers: list[Gunicorn], log: TokenLog, session_i
         current = log.add(pair_from(response)).refresh
         assert Session.objects.get(pk=session_id).generation == newest_gen + step
 
-    # `newest` is two generations back now: reuse, whatever the clock says.
+    # `newest` is two generations back now. Inside the window of its rotation it
+    # gets the current pair and moves nothing; once more rotations followed than
+    # the session keeps, it is reuse whatever the clock says.
     response = refresh(servers[-1].url, newest, csrf=csrf)
+    if response.status_code == 200:
+        assert pair_from(response).refresh == current
+        assert Session.objects.get(pk=session_id).generation == newest_gen + 2
+        for _ in range(ROTATIONS_KEPT - 1):
+            response = refresh(servers[0].url, current, csrf=csrf)
+            assert response.status_code == 200, response.text
+            current = log.add(pair_from(response)).refresh
+        response = refresh(servers[-1].url, newest, csrf=csrf)
     assert response.status_code == 401, response.text
     assert code_of(response) == "refresh_token_reused"
     assert_all_refused(servers[0].url, log, session_id, csrf=csrf)

@@ -315,7 +315,13 @@ demoChannel.addEventListener("message", ({ data }) => {
     if (data.event.kind === "refresh" && document.body.dataset.view === "app") loadState().catch(() => null);
   } else if (data.type === "hello") {
     timeline.lane(data.tab);
+    // Answer with our own lane, so that the new tab draws every lane from the start:
+    // a lane added later makes the timeline taller and moves the buttons under it,
+    // under the user's pointer (a click on a busy machine then lands elsewhere).
+    demoChannel.postMessage({ type: "lane", tab: TAB });
     if (data.race && document.body.dataset.view === "app") action(armRace)();
+  } else if (data.type === "lane") {
+    timeline.lane(data.tab);
   } else if (data.type === "arm") {
     scheduleRace(data.at);
   } else if (data.type === "go") {
