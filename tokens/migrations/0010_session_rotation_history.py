@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tokens', '0008_revocation_outbox'),
+        ('tokens', '0009_revocation_published_index'),
     ]
 
     operations = [
