@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tokens import clock
-from tokens.models import RevokeReason, SecurityEvent, Session
+from tokens.models import RevokeReason, Rotation, SecurityEvent, Session
 
 DAY = timedelta(days=1)
 
@@ -131,3 +131,15 @@ def test_cleanup_with_bad_arguments_refuses_to_run(some, args):
         run(*args)
 
     assert (Session.objects.count(), SecurityEvent.objects.count()) == (100, 160)
+
+
+def test_cleanup_deletes_expired_sessions_with_their_story(at_noon, time_machine):
+    session = Session.objects.get()
+    assert at_noon.refresh().status_code == 200
+    assert Rotation.objects.filter(session=session).count() == 1
+    time_machine.shift(40 * DAY)
+
+    call_command("cleanup_sessions", stdout=io.StringIO())
+
+    assert not Session.objects.filter(pk=session.pk).exists()
+    assert not Rotation.objects.exists()

@@ -38,16 +38,18 @@ def test_refresh_blacklists_the_old_token_in_the_database_before_answering(logge
     assert Session.objects.get().generation == 2
 
 
-def test_refresh_happy_path_is_one_user_read_and_one_update(logged_in):
+def test_refresh_happy_path_is_one_user_read_one_update_and_its_log_row(logged_in):
     with CaptureQueriesContext(connection) as queries:
         response = logged_in.refresh()
 
     assert response.status_code == 200
     statements = [q["sql"] for q in queries.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     # The user's activity and password fingerprint (an index lookup), then the
-    # compare-and-set that also matches the fingerprint.
-    assert [sql.split()[0] for sql in statements] == ["SELECT", "UPDATE"]
+    # compare-and-set that also matches the fingerprint, and the step it adds to the
+    # session's story (tokens.timeline).
+    assert [sql.split()[0] for sql in statements] == ["SELECT", "UPDATE", "INSERT"]
     assert '"accounts_user"' in statements[0] and '"credential"' in statements[1]
+    assert '"tokens_rotation"' in statements[2]
 
 
 def test_refresh_without_cookie_is_refresh_token_missing(spa, alice):

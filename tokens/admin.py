@@ -23,6 +23,7 @@ from .clientinfo import device_label
 from .conf import auth_settings
 from .models import SecurityEvent, Session, SigningKey
 from .services import Revoked, sessions_live_ids, sessions_revoke_by_admin
+from .timeline import session_story, story_chart
 
 REVOKE_PERMISSION = "tokens.revoke_session"
 # Columns no changelist may filter on, through any relation (`user__password`): a
@@ -134,6 +135,15 @@ class SessionAdmin(SessionColumns, ReadOnlyAdmin):
         "revoke_reason",
     )
     readonly_fields = fields
+    # The session's story as a picture (tokens/timeline.py), under its fields.
+    change_form_template = "admin/tokens/session/change_form.html"
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        session = self.get_object(request, object_id)
+        if session is not None:
+            story = session_story(session)
+            extra_context = {**(extra_context or {}), "story": story, "chart": story_chart(story)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(REVOKE_PERMISSION)

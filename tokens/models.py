@@ -211,3 +211,30 @@ class Revocation(models.Model):
 
     def __str__(self) -> str:
         return f"revocation of session {self.session_id} (not yet in Redis)"
+
+
+class Rotation(models.Model):
+    """One step of a session's story after its login: a refresh that moved the
+    generation, or a replay inside the grace window that was handed the current one.
+    Written in the refresh's own transaction; deleted with its session. This is what
+    the admin's timeline draws, to answer "was this really theft?"."""
+
+    class Kind(models.TextChoices):
+        ROTATED = "rotated", "Rotated"
+        REPLAYED = "replayed", "Grace replay"
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="rotations")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # The generation the refresh token presented, and the one the client left with.
+    presented = models.PositiveIntegerField()
+    generation = models.PositiveIntegerField()
+    at = models.DateTimeField()
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["session", "at"], name="rotation_session_at")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.presented} -> {self.generation} at {self.at:%Y-%m-%d %H:%M:%S}"

@@ -33,6 +33,7 @@ from .models import (
     ROTATION_WIDTH,
     ROTATIONS_KEPT,
     RevokeReason,
+    Rotation,
     SecurityEvent,
     Session,
     SigningKey,
@@ -285,6 +286,11 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
             credential=credential,
         )
         rotated = _issue(sid, uid, gen + 1, issued, absolute, now, kid) if kid is not None else None
+        if rotated is not None:
+            # The step of the session's story (tokens.timeline), in the same commit.
+            _rotation_record(
+                sid=sid, kind=Rotation.Kind.ROTATED, presented=gen, generation=gen + 1, now=now, request=request
+            )
     if rotated is not None:
         # The session's Redis entry lives as long as its new idle expiry, and the user
         # snapshot is written afresh: a usable access token always finds both.
@@ -326,9 +332,27 @@ def _after_lost_rotation(
         issued = _issue(
             sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now, session.signing_kid
         )
+        _rotation_record(
+            sid=sid, kind=Rotation.Kind.REPLAYED, presented=gen, generation=session.generation, now=now, request=request
+        )
         return replace(issued, replayed=True)
     _revoke_for_reuse(session=session, gen=gen, request=request)
     raise AuthError("refresh_token_reused")
+
+
+def _rotation_record(
+    *, sid: str, kind: str, presented: int, generation: int, now: datetime, request: HttpRequest
+) -> None:
+    """One step of the session's story for the admin's timeline (tokens.timeline)."""
+    Rotation.objects.create(
+        session_id=sid,
+        kind=kind,
+        presented=presented,
+        generation=generation,
+        at=now,
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+    )
 
 
 def _revoke_for_reuse(*, session: Session, gen: int, request: HttpRequest) -> None:
@@ -489,7 +513,13 @@ def _delete_in_batches(qs, *, batch_size: int, pause: float, raw: bool) -> int:
         # Expired sessions cannot have a usable token left (every token's `exp` is
         # capped by the session's expiry), so the per-row Redis mark that
         # Session's post_delete receiver would send is skipped on purpose.
-        deleted += batch._raw_delete(batch.db) if raw else batch.delete()[0]
+        if raw:
+            # The rows that point at these sessions go first (a raw delete runs no
+            # cascade, and the database's foreign key would refuse it).
+            Rotation.objects.filter(session_id__in=ids)._raw_delete(batch.db)
+            deleted += batch._raw_delete(batch.db)
+        else:
+            deleted += batch.delete()[0]
         if len(ids) < batch_size:
             return deleted
         if pause:
