@@ -6,9 +6,15 @@ receiver in tokens.signals; the admin adds who did it to the security log.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
 from django.contrib import admin, messages
+from django.contrib.admin.options import InlineModelAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -28,16 +34,34 @@ from .services import user_deactivation_record, users_sessions_revoke_by_admin
 # ones); the rest are one click away in the session list, filtered on the user.
 INLINE_SESSIONS = 20
 
+if TYPE_CHECKING:
+    # Generic in the stubs only: Django's classes cannot be subscripted at run time.
+    _SessionFormSet = BaseInlineFormSet[Session, User, ModelForm[Session]]
+    _SessionInline = admin.TabularInline[Session, User]
+    _UserAdmin = DjangoUserAdmin[User]
+    _ServiceClientAdmin = admin.ModelAdmin[ServiceClient]
+else:
+    _SessionFormSet = BaseInlineFormSet
+    _SessionInline = admin.TabularInline
+    _UserAdmin = DjangoUserAdmin
+    _ServiceClientAdmin = admin.ModelAdmin
 
-class RecentSessionsFormSet(BaseInlineFormSet):
-    def get_queryset(self):
+
+def _acting_admin(request: HttpRequest) -> User:
+    """Who is using the admin. The admin site lets only logged-in staff this far,
+    which the stubs cannot know (to them request.user may be anonymous)."""
+    return cast(User, request.user)
+
+
+class RecentSessionsFormSet(_SessionFormSet):
+    def get_queryset(self) -> QuerySet[Session]:
         if not hasattr(self, "_recent"):
             self._recent = super().get_queryset()[:INLINE_SESSIONS]
             len(self._recent)  # one query; the forms then index the fetched rows
         return self._recent
 
 
-class SessionInline(SessionColumns, admin.TabularInline):
+class SessionInline(SessionColumns, _SessionInline):
     model = Session
     formset = RecentSessionsFormSet
     fk_name = "user"
@@ -57,28 +81,32 @@ class SessionInline(SessionColumns, admin.TabularInline):
             .filter(revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now)
         )
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: User | None = None) -> bool:
         return False
 
     @admin.display(description="expires")
-    def expires(self, session: Session):
-        return session.expires_at
+    def expires(self, session: Session) -> datetime:
+        expires_at: datetime = session.expires_at
+        return expires_at
 
 
 @admin.register(User)
-class UserAdmin(SecretColumnsNotFiltered, DjangoUserAdmin):
+class UserAdmin(SecretColumnsNotFiltered, _UserAdmin):
     inlines = (SessionInline,)
     actions = ("revoke_all_sessions",)
     readonly_fields = ("all_sessions", "security_log")
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Security", {"fields": ("all_sessions", "security_log")}))
+    # The stubs give UserAdmin the optional fieldsets of ModelAdmin; Django's sets them.
+    fieldsets = (*DjangoUserAdmin.fieldsets, ("Security", {"fields": ("all_sessions", "security_log")}))  # type: ignore[misc]
 
-    def get_inlines(self, request: HttpRequest, obj: User | None):
+    def get_inlines(
+        self, request: HttpRequest, obj: User | None
+    ) -> list[type[InlineModelAdmin[Any, Any]]] | tuple[type[InlineModelAdmin[Any, Any]], ...]:
         return self.inlines if obj is not None else ()
 
     @admin.display(description="sessions")
@@ -105,18 +133,20 @@ class UserAdmin(SecretColumnsNotFiltered, DjangoUserAdmin):
     @admin.action(description="Revoke all sessions of selected users", permissions=["revoke_sessions"])
     def revoke_all_sessions(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
         ended = users_sessions_revoke_by_admin(
-            admin=request.user, request=request, user_ids=queryset.values_list("pk", flat=True)
+            admin=_acting_admin(request), request=request, user_ids=queryset.values_list("pk", flat=True)
         )
         message_sessions_ended(self, request, ended)
 
-    def get_deleted_objects(self, objs, request: HttpRequest):
+    def get_deleted_objects(
+        self, objs: Sequence[User] | QuerySet[User], request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         # Sessions cannot be deleted by hand, but they go with their user (and the
         # post_delete receiver ends them in Redis at once).
         perms_needed.discard(Session._meta.verbose_name)
         return deleted, counts, perms_needed, protected
 
-    def save_model(self, request: HttpRequest, obj: User, form, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: User, form: ModelForm[User], change: bool) -> None:
         deactivating = change and "is_active" in form.changed_data and not obj.is_active
         live = sessions_live_ids(user_ids=[obj.pk]) if deactivating else []
         super().save_model(request, obj, form, change)  # post_save ends the sessions
@@ -125,12 +155,12 @@ class UserAdmin(SecretColumnsNotFiltered, DjangoUserAdmin):
                 "pk", flat=True
             )
             user_deactivation_record(
-                user=obj, admin=request.user, request=request, session_ids=[str(pk) for pk in ended]
+                user=obj, admin=_acting_admin(request), request=request, session_ids=[str(pk) for pk in ended]
             )
 
 
 @admin.register(ServiceClient)
-class ServiceClientAdmin(SecretColumnsNotFiltered, admin.ModelAdmin):
+class ServiceClientAdmin(SecretColumnsNotFiltered, _ServiceClientAdmin):
     """Services allowed to introspect tokens. The secret is generated on "Save" and
     shown once in the confirmation message; only its digest is stored. Deactivating
     needs the change permission: viewing alone does not cut a service off."""
@@ -141,17 +171,19 @@ class ServiceClientAdmin(SecretColumnsNotFiltered, admin.ModelAdmin):
     readonly_fields = ("client_id", "is_active", "created_at", "last_used_at")
     actions = ("deactivate_selected",)
 
-    def get_fields(self, request: HttpRequest, obj: ServiceClient | None = None):
+    def get_fields(self, request: HttpRequest, obj: ServiceClient | None = None) -> tuple[str, ...]:
         return ("name",) if obj is None else ("name", "client_id", "is_active", "created_at", "last_used_at")
 
     def has_delete_permission(self, request: HttpRequest, obj: ServiceClient | None = None) -> bool:
         return False  # deactivate instead: the security log keeps naming the client
 
-    def save_model(self, request: HttpRequest, obj: ServiceClient, form, change: bool) -> None:
+    def save_model(
+        self, request: HttpRequest, obj: ServiceClient, form: ModelForm[ServiceClient], change: bool
+    ) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
-        client, secret = service_client_create(name=obj.name, request=request, admin=request.user)
+        client, secret = service_client_create(name=obj.name, request=request, admin=_acting_admin(request))
         obj.pk, obj.client_id, obj.created_at = client.pk, client.client_id, client.created_at
         self.message_user(
             request,
@@ -163,7 +195,7 @@ class ServiceClientAdmin(SecretColumnsNotFiltered, admin.ModelAdmin):
     @admin.action(description="Deactivate selected service clients", permissions=["change"])
     def deactivate_selected(self, request: HttpRequest, queryset: QuerySet[ServiceClient]) -> None:
         ended = sum(
-            service_client_deactivate(client_id=client_id, request=request, admin=request.user)
+            service_client_deactivate(client_id=client_id, request=request, admin=_acting_admin(request))
             for client_id in queryset.values_list("client_id", flat=True)
         )
         self.message_user(request, f"{ended} service client(s) deactivated.", messages.SUCCESS)

@@ -8,15 +8,22 @@ raises `AuthError("throttled")` rather than Django's PermissionDenied, which
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
 from tokens.throttles import login_succeeded, throttle_login
 
+if TYPE_CHECKING:
+    from .models import User
+
 
 class ThrottledModelBackend(ModelBackend):
-    def authenticate(self, request: HttpRequest | None, username=None, password=None, **kwargs):
+    def authenticate(
+        self, request: HttpRequest | None, username: str | None = None, password: str | None = None, **kwargs: Any
+    ) -> User | None:
         if username is None:
             username = kwargs.get(get_user_model().USERNAME_FIELD)
         if username is None or password is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.exceptions import ValidationError
 
@@ -9,7 +11,7 @@ from tokens.errors import AuthError
 
 
 class ThrottledAdminAuthenticationForm(AdminAuthenticationForm):
-    def clean(self):
+    def clean(self) -> dict[str, Any]:
         try:
             return super().clean()
         except AuthError as exc:

@@ -8,7 +8,7 @@ from tokens.signals import REHASHED_FROM
 class User(AbstractUser):
     """Our own user model from day one, so it can grow without a painful swap."""
 
-    def check_password(self, raw_password: str) -> bool:
+    def check_password(self, raw_password: str | None) -> bool:
         # Django's own check, with one addition: a hash upgrade on login (more
         # iterations, a new preferred hasher) is marked, so that tokens.signals
         # carries the sessions over to the new hash instead of ending them.

@@ -1,3 +1,6 @@
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
 from rest_framework import serializers
 
 from tokens.serializers import SessionInfoSerializer
@@ -10,7 +13,7 @@ class StrictCharField(serializers.CharField):
 
     default_error_messages = {"invalid": "Must be a string.", "encoding": "Must be valid Unicode text."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         try:
@@ -20,17 +23,17 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class LoginSerializer(serializers.Serializer):
+class LoginSerializer(serializers.Serializer[None]):
     username = StrictCharField(max_length=150, trim_whitespace=False)
     password = StrictCharField(max_length=4096, trim_whitespace=False)
 
 
-class UserSerializer(serializers.Serializer):
+class UserSerializer(serializers.Serializer[AbstractBaseUser]):
     id = serializers.IntegerField(read_only=True)
     username = serializers.CharField(read_only=True)
     email = serializers.EmailField(read_only=True)
 
 
-class LoginResponseSerializer(serializers.Serializer):
+class LoginResponseSerializer(serializers.Serializer[dict[str, Any]]):
     user = UserSerializer()
     session = SessionInfoSerializer()

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
+from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.hashers import check_password
@@ -15,9 +16,9 @@ from django.http import HttpRequest
 
 from tokens import clock
 from tokens.errors import AuthError
+from tokens.events import security_event_record
 from tokens.gateway import token_introspect
 from tokens.models import SecurityEvent
-from tokens.services import security_event_record
 from tokens.throttles import (
     IntrospectionGate,
     introspection_client_failed,
@@ -108,7 +109,7 @@ def service_client_authenticate(*, client_id: str, secret: str, request: HttpReq
     raise AuthError("invalid_client")
 
 
-def service_client_introspect(*, client: ServiceClient, raw_token: str, request: HttpRequest) -> dict:
+def service_client_introspect(*, client: ServiceClient, raw_token: str, request: HttpRequest) -> dict[str, Any]:
     """RFC 7662's answer for a token; active answers go to the security log."""
     answer = token_introspect(raw=raw_token)
     if answer["active"]:
@@ -122,12 +123,12 @@ def service_client_introspect(*, client: ServiceClient, raw_token: str, request:
     return answer
 
 
-def _client_ref(client: ServiceClient) -> dict:
+def _client_ref(client: ServiceClient) -> dict[str, str]:
     return {"id": client.client_id, "name": client.name}
 
 
-def _event_data(client: ServiceClient, admin: AbstractBaseUser | None) -> dict:
-    data: dict = {"client": _client_ref(client)}
+def _event_data(client: ServiceClient, admin: AbstractBaseUser | None) -> dict[str, Any]:
+    data: dict[str, Any] = {"client": _client_ref(client)}
     if admin is not None:
         data["admin"] = {"id": admin.pk, "username": admin.get_username()}
     return data

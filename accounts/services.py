@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+from uuid import UUID
 
 from django.contrib.auth import authenticate, get_user_model, user_logged_in, user_logged_out, user_login_failed
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -16,11 +19,12 @@ from rest_framework.exceptions import ValidationError
 
 from tokens import clock
 from tokens.errors import AuthError
+from tokens.events import security_event_record
 from tokens.models import RevokeReason, SecurityEvent, Session
 from tokens.services import (
     IssuedSession,
+    Revoked,
     revocation_published_or_503,
-    security_event_record,
     session_from_cookies,
     session_start,
     sessions_live_ids,
@@ -28,6 +32,13 @@ from tokens.services import (
     sessions_revoke_by_admin,
 )
 from tokens.throttles import throttle_password_change
+
+if TYPE_CHECKING:
+    from .models import User
+
+# A position in the sessions list: (rotated_at, id) of the last row shown, or ()
+# for "the sessions after the current one, from the top".
+SessionsAfter = tuple[datetime, UUID] | tuple[()]
 
 
 def user_login(*, username: str, password: str, request: HttpRequest) -> tuple[AbstractBaseUser, IssuedSession]:
@@ -80,11 +91,11 @@ class SessionsPage:
     sessions: list[Session]
     # Where the next page starts: None for no next page, () for "the sessions
     # after the current one, from the top", else (rotated_at, id) of the last row.
-    next_after: tuple | None
+    next_after: SessionsAfter | None
 
 
 def user_sessions_page(
-    *, user: AbstractBaseUser, current_session_id: str, limit: int, after: tuple | None = None
+    *, user: User, current_session_id: str, limit: int, after: SessionsAfter | None = None
 ) -> SessionsPage:
     """One page of the user's live sessions (neither ended nor expired): the current
     one first, then the most recently used. One query, keyset-paginated on
@@ -93,6 +104,7 @@ def user_sessions_page(
     live = Session.objects.filter(
         user=user, revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
     )
+    rows: list[Session]
     if after is None:
         first = Case(When(pk=current_session_id, then=Value(0)), default=Value(1), output_field=IntegerField())
         rows = list(live.annotate(other=first).order_by("other", "-rotated_at", "-pk")[: limit + 1])
@@ -163,9 +175,11 @@ def user_password_change(
 
 def users_sessions_revoke_by_admin(
     *, admin: AbstractBaseUser, request: HttpRequest | None, user_ids: Iterable[int]
-) -> list[str]:
+) -> Revoked:
     """The admin action "revoke all sessions of selected users"."""
-    return sessions_revoke_by_admin(admin=admin, request=request, session_ids=sessions_live_ids(user_ids=user_ids))
+    ended = sessions_revoke_by_admin(admin=admin, request=request, session_ids=sessions_live_ids(user_ids=user_ids))
+    # Annotated there as list[str]; it returns the Revoked of sessions_revoke.
+    return cast(Revoked, ended)
 
 
 def user_deactivation_record(
@@ -173,7 +187,7 @@ def user_deactivation_record(
 ) -> None:
     """Log a deactivation; the sessions themselves are ended by the user's post_save
     receiver (tokens.signals), wherever the deactivation happens."""
-    data: dict = {"sessions": sorted(session_ids)}
+    data: dict[str, Any] = {"sessions": sorted(session_ids)}
     if admin is not None:
         data["admin"] = {"id": admin.pk, "username": admin.get_username()}
     security_event_record(kind=SecurityEvent.Kind.USER_DEACTIVATED, request=request, user=user, data=data)

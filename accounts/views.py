@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django.middleware.csrf import get_token
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -10,8 +12,20 @@ from rest_framework.views import APIView
 from tokens.cookies import clear_auth_cookies, read_access, read_refresh, set_auth_cookies
 from tokens.views import ERROR_RESPONSE, CsrfEnforcedAPIView
 
+from .models import User
 from .serializers import LoginResponseSerializer, LoginSerializer, UserSerializer
 from .services import user_login, user_logout, user_logout_all
+
+
+def request_user(request: Request) -> User:
+    """The user of a request that IsAuthenticated let through: CookieJWTAuthentication
+    sets a live user there, which the stubs cannot know (to them it may be anonymous)."""
+    return cast(User, request.user)
+
+
+def request_claims(request: Request) -> dict[str, Any]:
+    """The access token's claims, which CookieJWTAuthentication sets as request.auth."""
+    return cast("dict[str, Any]", request.auth)
 
 
 class LoginView(CsrfEnforcedAPIView):
@@ -68,7 +82,7 @@ class LogoutAllView(APIView):
 
     @extend_schema(request=None, responses={204: None, 401: ERROR_RESPONSE, 403: ERROR_RESPONSE, 503: ERROR_RESPONSE})
     def post(self, request: Request) -> Response:
-        user_logout_all(request=request._request, user=request.user)
+        user_logout_all(request=request._request, user=request_user(request))
         response = Response(status=204)
         clear_auth_cookies(response)
         return response
@@ -81,7 +95,7 @@ class MeView(APIView):
     def get(self, request: Request) -> Response:
         # The hot path: a plain dict of UserSerializer's shape, without building a
         # serializer on every request.
-        user = request.user
+        user = request_user(request)
         return Response({"id": user.pk, "username": user.get_username(), "email": user.email})
 
 

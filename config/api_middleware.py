@@ -15,10 +15,13 @@ CSRF is not among them: `CsrfViewMiddleware` still runs everywhere, so the
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.deprecation import MiddlewareMixin
 
 # Where config/urls.py mounts the API (and where config.exceptions answers in JSON).
 API_PREFIX = "/api/"
@@ -28,18 +31,18 @@ def is_api_request(request: HttpRequest) -> bool:
     return request.path_info.startswith(API_PREFIX)
 
 
-class _SiteOnly:
-    """Pass API requests straight through; run the wrapped middleware for the rest."""
+class _SiteOnly(MiddlewareMixin):
+    """Pass API requests straight through; run the wrapped middleware for the rest.
+    (Listed first in each subclass, so the wrapped middleware's own MiddlewareMixin
+    still comes after it in the MRO.)"""
 
-    get_response: object
-
-    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+    def __call__(self, request: HttpRequest) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         if is_api_request(request):
             # In async mode get_response returns a coroutine; returning it unawaited
             # is fine: the middleware is marked as a coroutine function, so the
             # handler awaits whatever __call__ returns.
-            return self.get_response(request)  # type: ignore[operator]
-        return super().__call__(request)  # type: ignore[misc]
+            return self.get_response(request)
+        return super().__call__(request)
 
 
 class SiteSessionMiddleware(_SiteOnly, SessionMiddleware):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import TooManyFieldsSent
 from django.db import InterfaceError, OperationalError
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.csrf import csrf_failure as django_csrf_failure
 from redis.exceptions import RedisError
 from rest_framework import exceptions as drf
@@ -30,8 +31,8 @@ logger = logging.getLogger("duotoken.errors")
 UNAVAILABLE = (OperationalError, InterfaceError, RedisError, StoreUnavailable)
 
 
-def error_body(code: str, detail: str, fields: object = None) -> dict:
-    body: dict = {"detail": detail, "code": code}
+def error_body(code: str, detail: str, fields: object = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"detail": detail, "code": code}
     if fields is not None:
         body["fields"] = fields
     return body
@@ -41,16 +42,16 @@ def _retry_after(seconds: float | None) -> dict[str, str]:
     return {"Retry-After": str(max(1, math.ceil(seconds)))} if seconds is not None else {}
 
 
-def exception_handler(exc: Exception, context: dict) -> Response | None:
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, AuthError):
         headers = _retry_after(exc.retry_after)
         if exc.status == 401:
             headers["WWW-Authenticate"] = 'Cookie realm="api"'
-        response = Response(error_body(exc.code, exc.detail), status=exc.status, headers=headers)
+        answer = Response(error_body(exc.code, exc.detail), status=exc.status, headers=headers)
         if exc.code == "auth_cookie_conflict":
             # Whichever copy is ours, neither can be trusted now: both go.
-            clear_auth_cookies(response)
-        return response
+            clear_auth_cookies(answer)
+        return answer
     if isinstance(exc, UNAVAILABLE):
         logger.error("dependency unavailable: %r", exc)
         return Response(
@@ -86,14 +87,14 @@ def _wants_json(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
-def csrf_failure(request: HttpRequest, reason: str = "", template_name: str | None = None):
+def csrf_failure(request: HttpRequest, reason: str = "", template_name: str | None = None) -> HttpResponse:
     """CSRF failures outside DRF views (Django's middleware): JSON under /api/."""
     if _wants_json(request):
         return JsonResponse(error_body("csrf_failed", f"CSRF verification failed: {reason}."), status=403)
     return django_csrf_failure(request, reason=reason)
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None):
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Django's 400 (a SuspiciousOperation: a form with more fields than
     DATA_UPLOAD_MAX_NUMBER_FIELDS where DRF's form parser or request.POST reads it, a
     bad Host) in our shape under /api/, as 400 `invalid`."""
@@ -107,7 +108,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None):
     return JsonResponse(error_body("invalid", "Bad request."), status=400)
 
 
-def not_found(request: HttpRequest, exception: Exception | None = None):
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse(error_body("not_found", "Not found."), status=404)
     from django.views.defaults import page_not_found
@@ -115,7 +116,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None):
     return page_not_found(request, exception)
 
 
-def server_error(request: HttpRequest):
+def server_error(request: HttpRequest) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse(error_body("server_error", "Internal server error."), status=500)
     from django.views.defaults import server_error as django_server_error

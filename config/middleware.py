@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import Any
 
 from django.core.handlers.wsgi import LimitedStream
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.cache import add_never_cache_headers
 
 from tokens.errors import ERRORS
@@ -67,10 +68,17 @@ class ApiBodyGuardMiddleware:
             if len(body) > MAX_BODY_BYTES:
                 return _refuse("request_too_large")
             request.META["CONTENT_LENGTH"] = str(len(body))
-            request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[attr-defined]
+            # WSGIRequest keeps a LimitedStream here; the stubs declare a BinaryIO.
+            request._stream = LimitedStream(io.BytesIO(body), len(body))  # type: ignore[assignment]
         return None
 
-    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs) -> JsonResponse | None:
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponseBase],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> JsonResponse | None:
         if not request.path.startswith(API_PREFIX) or not _has_body(request):
             return None
         view_class = getattr(view_func, "cls", None)

@@ -3,6 +3,11 @@ operation that takes a body, declared once instead of on every view."""
 
 from __future__ import annotations
 
+from typing import Any
+
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.request import Request
+
 BODY_METHODS = {"post", "put", "patch", "delete"}
 BODY_ERRORS = {
     "413": "Request body over the size limit (`request_too_large`)",
@@ -10,7 +15,9 @@ BODY_ERRORS = {
 }
 
 
-def add_body_errors(result: dict, generator, request, public) -> dict:
+def add_body_errors(
+    result: dict[str, Any], generator: SchemaGenerator, request: Request | None, public: bool
+) -> dict[str, Any]:
     error = {"$ref": "#/components/schemas/Error"}
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any, cast
 
 from django.contrib.staticfiles import finders
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils.cache import get_conditional_response, patch_cache_control, quote_etag
+from django.utils.cache import get_conditional_response, patch_cache_control
+from django.utils.http import quote_etag
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 from drf_spectacular.utils import extend_schema
@@ -96,11 +98,16 @@ def asset(request: HttpRequest, path: str) -> HttpResponse:
 # otherwise, before any authentication), and never hand a token to JavaScript.
 
 
+def _claims(request: Request) -> dict[str, Any]:
+    """The access token's claims, which CookieJWTAuthentication sets as request.auth."""
+    return cast("dict[str, Any]", request.auth)
+
+
 @extend_schema(exclude=True)  # demo-only (404 unless AUTH_DEMO_PAGE): not part of the API contract
 class _DemoAPIView(APIView):
     permission_classes = (IsAuthenticated,)
 
-    def initial(self, request: Request, *args, **kwargs) -> None:
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         _demo_enabled()
         super().initial(request, *args, **kwargs)
 
@@ -110,13 +117,14 @@ class StateView(_DemoAPIView):
     token's expiry (times only, in epoch seconds)."""
 
     def get(self, request: Request) -> Response:
-        session = Session.objects.get(pk=request.auth["sid"])
+        claims = _claims(request)
+        session = Session.objects.get(pk=claims["sid"])
         conf = auth_settings()
         return Response(
             {
                 "generation": session.generation,
-                "token_generation": request.auth["gen"],
-                "access_expires_at": request.auth["exp"],
+                "token_generation": claims["gen"],
+                "access_expires_at": claims["exp"],
                 "access_lifetime": conf.access_lifetime.total_seconds(),
                 "grace_seconds": conf.grace.total_seconds(),
                 "rotated_at": session.rotated_at.timestamp(),
@@ -125,7 +133,7 @@ class StateView(_DemoAPIView):
         )
 
 
-def security_event_json(event: SecurityEvent) -> dict:
+def security_event_json(event: SecurityEvent) -> dict[str, Any]:
     return {
         "kind": event.kind,
         "created_at": event.created_at.isoformat(),
@@ -141,5 +149,5 @@ class ThiefView(_DemoAPIView):
     grace window: the server must detect the reuse and end the session."""
 
     def post(self, request: Request) -> Response:
-        event = thief_replay(session_id=request.auth["sid"])
+        event = thief_replay(session_id=_claims(request)["sid"])
         return Response({"outcome": "refresh_token_reused", "event": security_event_json(event)})

@@ -11,11 +11,13 @@ from datetime import datetime
 from rest_framework import serializers
 
 from tokens.clientinfo import device_label
+from tokens.models import Session
 
 from ..serializers import StrictCharField
+from ..services import SessionsAfter
 
 
-class SessionSerializer(serializers.Serializer):
+class SessionSerializer(serializers.Serializer[Session]):
     id = serializers.UUIDField(read_only=True)
     device = serializers.SerializerMethodField()
     ip = serializers.SerializerMethodField()
@@ -23,26 +25,27 @@ class SessionSerializer(serializers.Serializer):
     last_used_at = serializers.DateTimeField(source="rotated_at", read_only=True)
     current = serializers.SerializerMethodField()
 
-    def get_device(self, session) -> str:
+    def get_device(self, session: Session) -> str:
         return device_label(session.last_user_agent or session.user_agent)
 
-    def get_ip(self, session) -> str | None:
+    def get_ip(self, session: Session) -> str | None:
         return session.last_ip or session.ip
 
-    def get_current(self, session) -> bool:
-        return str(session.pk) == self.context["current_session_id"]
+    def get_current(self, session: Session) -> bool:
+        current: str = self.context["current_session_id"]
+        return str(session.pk) == current
 
 
 MAX_PAGE = 100
 
 
-def cursor_encode(after: tuple) -> str:
+def cursor_encode(after: SessionsAfter) -> str:
     """An opaque page position: clients pass it back as they got it."""
     data = [after[0].isoformat(), str(after[1])] if after else []
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
-def cursor_decode(text: str) -> tuple:
+def cursor_decode(text: str) -> SessionsAfter:
     try:
         data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
         if data == []:
@@ -56,16 +59,16 @@ def cursor_decode(text: str) -> tuple:
     return after
 
 
-class SessionListQuerySerializer(serializers.Serializer):
+class SessionListQuerySerializer(serializers.Serializer[None]):
     """Query parameters of the sessions list."""
 
     limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE, default=50)
     cursor = serializers.CharField(required=False, max_length=200)
 
-    def validate_cursor(self, value: str) -> tuple:
+    def validate_cursor(self, value: str) -> SessionsAfter:
         return cursor_decode(value)
 
 
-class PasswordChangeSerializer(serializers.Serializer):
+class PasswordChangeSerializer(serializers.Serializer[None]):
     old_password = StrictCharField(max_length=4096, trim_whitespace=False)
     new_password = StrictCharField(max_length=4096, trim_whitespace=False)

@@ -19,6 +19,7 @@ from tokens.serializers import RefreshResponseSerializer
 from tokens.views import ERROR_RESPONSE
 
 from ..services import SessionNotFound, user_password_change, user_session_end, user_sessions_page
+from ..views import request_claims, request_user
 from .serializers import (
     PasswordChangeSerializer,
     SessionListQuerySerializer,
@@ -47,12 +48,17 @@ class SessionListView(APIView):
     def get(self, request: Request) -> Response:
         query = SessionListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        current, limit = request.auth["sid"], query.validated_data["limit"]
+        current, limit = request_claims(request)["sid"], query.validated_data["limit"]
         page = user_sessions_page(
-            user=request.user, current_session_id=current, limit=limit, after=query.validated_data.get("cursor")
+            user=request_user(request),
+            current_session_id=current,
+            limit=limit,
+            after=query.validated_data.get("cursor"),
         )
         context = {"current_session_id": current}
-        response = Response(SessionSerializer(page.sessions, many=True, context=context).data)
+        # The stubs type the instance as one Session: they do not model many=True.
+        sessions = SessionSerializer(page.sessions, many=True, context=context)  # type: ignore[arg-type]
+        response = Response(sessions.data)
         if page.next_after is not None:
             # The body stays a plain list (what clients read); the next page is in
             # a Link header (RFC 8288).
@@ -72,9 +78,9 @@ class SessionDetailView(APIView):
     def delete(self, request: Request, session_id: str) -> Response:
         try:
             was_current = user_session_end(
-                user=request.user,
+                user=request_user(request),
                 session_id=str(uuid.UUID(session_id)),
-                current_session_id=request.auth["sid"],
+                current_session_id=request_claims(request)["sid"],
                 request=request._request,
             )
         except (ValueError, SessionNotFound):
@@ -97,7 +103,10 @@ class PasswordChangeView(APIView):
         serializer = PasswordChangeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         issued = user_password_change(
-            user=request.user, session_id=request.auth["sid"], request=request._request, **serializer.validated_data
+            user=request_user(request),
+            session_id=request_claims(request)["sid"],
+            request=request._request,
+            **serializer.validated_data,
         )
         response = Response(RefreshResponseSerializer({"session": issued}).data)
         set_auth_cookies(response, issued.pair)

@@ -1,8 +1,9 @@
 import os
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.dev import DEMO_USERNAME, demo_password_generate, demo_user_ensure
 
@@ -14,10 +15,10 @@ class Command(BaseCommand):
         "to log in."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="Where the server will answer.")
 
-    def handle(self, *args, url, **options):
+    def handle(self, *args: Any, url: str, **options: Any) -> None:
         if not settings.DEBUG:
             self.stdout.write("DJANGO_DEBUG is off: no demo user (create users with manage.py createsuperuser).")
             return

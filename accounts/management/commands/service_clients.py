@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand, CommandError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError
 
 from accounts.models import ServiceClient
@@ -8,7 +10,7 @@ from accounts.service_clients import service_client_create, service_client_deact
 class Command(BaseCommand):
     help = "Manage the service clients that may call POST /api/auth/introspect/ (HTTP Basic)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True, metavar="{create,list,revoke}")
         create = sub.add_parser("create", help="Create a client; prints its id and secret, once.")
         create.add_argument("name", help="A unique name, e.g. the service's name.")
@@ -17,7 +19,7 @@ class Command(BaseCommand):
             revoke = sub.add_parser(alias, help="Refuse a client from now on.")
             revoke.add_argument("client_id")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
         if action == "create":
             try:
