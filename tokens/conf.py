@@ -74,6 +74,9 @@ class AuthSettings:
     # Tokens larger than this are refused before any parsing (browsers cap cookies at 4 KB).
     max_token_bytes: int = 4096
     throttle_introspection: Rate = Rate(limit=6000, seconds=60)
+    # Device Bound Session Credentials (tokens.binding): offered on login when on.
+    dbsc: bool = False
+    dbsc_challenge_seconds: int = 60
 
 
 @lru_cache(maxsize=1)
@@ -115,6 +118,9 @@ def auth_settings() -> AuthSettings:
         issuer=jwt.get("ISSUER") or "",
         audience=jwt.get("AUDIENCE") or "",
         jwks_max_age=int(ours.get("JWKS_MAX_AGE", 300)),
+        # On by default whenever the cookies are Secure: DBSC needs HTTPS anyway.
+        dbsc=bool(ours["DBSC"]) if ours.get("DBSC") is not None else secure,
+        dbsc_challenge_seconds=int(ours.get("DBSC_CHALLENGE_SECONDS", 60)),
     )
 
 

@@ -51,6 +51,12 @@ class Session(models.Model):
     # The key that signed the current generation, set in the same compare-and-set
     # that moves `generation`: a grace replay re-mints with it, whatever key signs now.
     signing_kid = models.CharField(max_length=64, blank=True, default="")
+    # Device Bound Session Credentials (tokens.binding): the browser's public key,
+    # whose private half never leaves the device, and its RFC 7638 thumbprint (the
+    # `cnf.jkt` of the session's access tokens). Empty for an unbound session.
+    binding_jwk = models.JSONField(null=True, blank=True, help_text="The device's public key (JWK).")
+    binding_jkt = models.CharField(max_length=64, blank=True, default="", help_text="RFC 7638 thumbprint of it.")
+    bound_at = models.DateTimeField(null=True, blank=True, help_text="When the session was bound to a device.")
 
     class Meta:
         indexes = [
@@ -71,6 +77,10 @@ class Session(models.Model):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+    @property
+    def is_bound(self) -> bool:
+        return bool(self.binding_jkt)
 
 
 class SecurityEvent(models.Model):
@@ -94,6 +104,9 @@ class SecurityEvent(models.Model):
         SIGNING_KEY_ADDED = "signing_key_added", "Signing key added (published)"
         SIGNING_KEY_PROMOTED = "signing_key_promoted", "Signing key promoted (signs)"
         SIGNING_KEY_RETIRED = "signing_key_retired", "Signing key retired"
+        BINDING_REGISTERED = "binding_registered", "Session bound to a device (DBSC)"
+        BINDING_PROOF_MISSING = "binding_proof_missing", "Bound session refreshed without a device proof"
+        BINDING_PROOF_INVALID = "binding_proof_invalid", "Invalid device proof for a bound session"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     created_at = models.DateTimeField(db_index=True)
