@@ -203,6 +203,8 @@ def _verified_jti(proof: Proof, key: Any) -> Any:
             # The browser signs only {"jti": challenge}: no aud, no iat, no exp.
             options={"verify_aud": False, "verify_iat": False, "verify_exp": False, "verify_nbf": False},
         )
+    except jwt.InvalidSignatureError:  # a DecodeError in PyJWT, but not malformed
+        raise AuthError("binding_proof_invalid") from None
     except jwt.DecodeError:
         raise AuthError("binding_proof_malformed") from None
     except (jwt.InvalidTokenError, ValueError, TypeError):
