@@ -123,6 +123,8 @@ class StateView(_DemoAPIView):
                 "grace_seconds": conf.grace.total_seconds(),
                 "rotated_at": session.rotated_at.timestamp(),
                 "server_time": clock.now().timestamp(),
+                # Bound to this device (DBSC): the browser renews the access cookie itself.
+                "bound_at": session.bound_at.timestamp() if session.bound_at else None,
             }
         )
 
@@ -165,4 +167,9 @@ class ThiefView(_DemoAPIView):
             ) from None
         except NothingToSteal:
             raise NothingToStealYet from None
-        return Response({"outcome": "refresh_token_reused", "event": security_event_json(event)})
+        outcome = (
+            "binding_proof_required"
+            if event.kind == SecurityEvent.Kind.BINDING_PROOF_MISSING
+            else "refresh_token_reused"
+        )
+        return Response({"outcome": outcome, "event": security_event_json(event)})

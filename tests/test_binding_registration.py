@@ -308,3 +308,20 @@ def test_failed_registration_is_in_the_security_log(spa, offered, device):
         "curl/8.5.0",
         {"path": REGISTER, "code": "binding_proof_invalid"},
     )
+
+
+def test_checks_warn_when_binding_is_on_without_secure_cookies(settings):
+    from tokens.checks import check_duotoken_settings
+
+    settings.DUOTOKEN = {**settings.DUOTOKEN, "DBSC": True, "COOKIE_SECURE": False}
+    assert "duotoken.W030" in [message.id for message in check_duotoken_settings()]
+    settings.DUOTOKEN = {**settings.DUOTOKEN, "COOKIE_SECURE": True}
+    assert "duotoken.W030" not in [message.id for message in check_duotoken_settings()]
+
+
+@pytest.mark.parametrize("seconds", [0, 601, "60"])
+def test_checks_refuse_a_challenge_lifetime_out_of_range(settings, seconds):
+    from tokens.checks import check_duotoken_settings
+
+    settings.DUOTOKEN = {**settings.DUOTOKEN, "DBSC_CHALLENGE_SECONDS": seconds}
+    assert "duotoken.E030" in [message.id for message in check_duotoken_settings()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.utils.dateparse import parse_datetime
 
+from demo.services import THIEF_IP
 from tokens.models import SecurityEvent, Session
 
 from .dbsc_device import Device, offered_challenge, register
@@ -54,3 +55,20 @@ def test_security_log_lists_binding_and_refused_proofs(admin_client, bound_and_p
     assert "Session bound to a device (DBSC)" in page
     assert "Bound session refreshed without a device proof" in page
     assert SecurityEvent.objects.filter(session_id=bound_id).count() >= 2
+
+
+def test_demo_state_and_thief_of_a_bound_session_refused_and_session_kept(bound_and_plain, settings):
+    settings.DUOTOKEN = {**settings.DUOTOKEN, "DEMO_PAGE": True}
+    client, bound_id, _ = bound_and_plain
+    session = Session.objects.get(pk=bound_id)
+    assert client.get("/demo/api/state/").json()["bound_at"] == session.bound_at.timestamp()
+    response = client.send("post", "/demo/api/thief/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["outcome"], body["event"]["kind"], body["event"]["ip"]) == (
+        "binding_proof_required",
+        "binding_proof_missing",
+        THIEF_IP,
+    )
+    assert Session.objects.get(pk=bound_id).revoked_at is None
+    assert client.me().status_code == 200

@@ -23,7 +23,7 @@ from tokens.services import sessions_revoke_by_admin
 from ..dbsc_device import Device
 from ..factories import PASSWORD, user_create
 from ..servers import Gunicorn, free_port
-from .conftest import CHROMIUM, CHROMIUM_ARGS, token_claims
+from .conftest import CHROMIUM, CHROMIUM_ARGS, log_in, token_claims
 from .dbsc import HOST, chromium_args, make_certificate, watch_dbsc
 
 pytestmark = [
@@ -165,6 +165,7 @@ def server(transactional_db, certificate):
         AUTH_THROTTLE_REFRESH="1000/min",
         AUTH_THROTTLE_REFRESH_IP="1000/min",
         DJANGO_ALLOWED_HOSTS=f"{HOST},127.0.0.1",
+        AUTH_DEMO_PAGE="true",
     ).start()
     started.origin = f"https://{HOST}:{port}"
     yield started
@@ -361,3 +362,30 @@ def test_browser_without_dbsc_keeps_the_plain_flow(plain_browser, server, alice)
     assert page.evaluate(call, ["/api/auth/me/", "GET"]) == {"status": 401, "code": "access_token_expired"}
     assert page.evaluate(call, ["/api/auth/refresh/", "POST"]) == {"status": 200, "code": None}
     assert page.evaluate(call, ["/api/auth/me/", "GET"])["status"] == 200
+
+
+def test_demo_page_shows_the_binding_and_its_thief_is_refused(dbsc_browser, server, alice):
+    page = dbsc_browser.new_page()
+    events = watch_dbsc(page)
+    page.goto(server.origin + "/")
+    page.wait_for_selector("body:not([data-view=loading])")
+    log_in(page)
+    deadline = time.monotonic() + 20
+    while not [e for e in events.events if e.get("succeeded") and "creationEventDetails" in e]:
+        assert time.monotonic() < deadline, events.events
+        page.wait_for_timeout(100)
+    page.click("#sessions-reload")  # the binding came just after the login's own calls
+    page.wait_for_selector("#bound:not([hidden])")
+    assert "bound to its device since" in page.inner_text("#sessions li.current")
+    assert page.inner_text("#bound") == "bound to this device"
+    page.click("#thief")
+    page.wait_for_selector("#security-log li[data-kind=binding_proof_missing]")
+    assert "Refused" in page.inner_text("#thief-status")
+    assert "203.0.113.66" in page.inner_text("#security-log li")
+    # The owner is still in, across the next expiry too.
+    page.wait_for_timeout(5000)
+    page.eval_on_selector("#whoami-result", "node => { node.textContent = ''; }")
+    page.click("#whoami")
+    page.wait_for_selector("#whoami-result:has-text('alice')")
+    assert page.get_attribute("body", "data-view") == "app"
+    assert Session.objects.get().revoked_at is None
