@@ -389,3 +389,26 @@ def test_demo_page_shows_the_binding_and_its_thief_is_refused(dbsc_browser, serv
     page.wait_for_selector("#whoami-result:has-text('alice')")
     assert page.get_attribute("body", "data-view") == "app"
     assert Session.objects.get().revoked_at is None
+
+
+def test_client_meeting_binding_proof_required_retries_instead_of_logging_out(dbsc_browser, server, alice):
+    tab = Tab(dbsc_browser.new_page(), server.origin)
+    tab.login()
+    tab.wait_for("creation")
+    _bound_session()
+    # An explicit refresh of a bound session (what a call meeting an expiry would
+    # do): the server refuses it without the device key, and the client carries on.
+    outcome = tab.page.evaluate(
+        """async () => {
+          const { createClient } = await import("/static/duotoken/client.js");
+          let logouts = 0;
+          const api = createClient({ onLogout: () => { logouts += 1; } });
+          let refresh = "resolved";
+          try { await api.refresh(); } catch (error) { refresh = error.name; }
+          const me = await api.me();
+          return { refresh, logouts, username: me.username };
+        }"""
+    )
+    assert outcome == {"refresh": "resolved", "logouts": 0, "username": "alice"}
+    assert SecurityEvent.objects.filter(kind=SecurityEvent.Kind.BINDING_PROOF_MISSING).count() == 1
+    assert Session.objects.get().revoked_at is None
