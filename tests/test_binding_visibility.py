@@ -3,9 +3,13 @@ admin session list and the security log say so."""
 
 from __future__ import annotations
 
+import base64
+from urllib.parse import urlencode
+
 import pytest
 from django.utils.dateparse import parse_datetime
 
+from accounts.service_clients import service_client_create
 from demo.services import THIEF_IP
 from tokens.models import SecurityEvent, Session
 
@@ -72,3 +76,17 @@ def test_demo_state_and_thief_of_a_bound_session_refused_and_session_kept(bound_
     )
     assert Session.objects.get(pk=bound_id).revoked_at is None
     assert client.me().status_code == 200
+
+
+def test_introspection_of_a_bound_access_token_carries_its_cnf(bound_and_plain):
+    client, bound_id, _ = bound_and_plain
+    service, secret = service_client_create(name="orders")
+    token = client.cookie("access")
+    response = client.__class__().post(
+        "/api/auth/introspect/",
+        urlencode({"token": token}),
+        content_type="application/x-www-form-urlencoded",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(f"{service.client_id}:{secret}".encode()).decode(),
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["cnf"] == {"jkt": Session.objects.get(pk=bound_id).binding_jkt}
