@@ -319,14 +319,7 @@ def _after_lost_rotation(
         # A parallel or replayed refresh by the owner: hand back the same successor.
         # Re-minted with the key that signed it, even if another has been promoted since.
         issued = _issue(
-            sid,
-            uid,
-            session.generation,
-            session.rotated_at,
-            session.absolute_expires_at,
-            now,
-            session.signing_kid,
-            session.binding_jkt or None,
+            sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now, session.signing_kid, jkt
         )
         return replace(issued, replayed=True)
     _revoke_for_reuse(session=session, gen=gen, request=request)

@@ -148,24 +148,19 @@ def mint_pair(
     refresh = RefreshToken.for_generation(not_after=idle_end, jkt=jkt, **common)
     elapsed = int(clock.next_whole_second(now).timestamp())
     refresh_max_age = max(0, refresh["exp"] - elapsed)
+    access_max_age = refresh_max_age
     if jkt:
         # A bound access cookie lives as long as its token, less a margin: once it is
         # gone, the browser holds requests back and renews it with a device-signed
         # refresh first, so a request never leaves with a token that expires on the way.
-        return TokenPair(
-            access=str(access),
-            refresh=str(refresh),
-            access_max_age=max(0, min(access["exp"] - elapsed - BOUND_COOKIE_MARGIN, refresh_max_age)),
-            refresh_max_age=refresh_max_age,
-            session_expires=idle_end,
-        )
+        access_max_age = max(0, min(access["exp"] - elapsed - BOUND_COOKIE_MARGIN, refresh_max_age))
     return TokenPair(
         access=str(access),
         refresh=str(refresh),
         # The access cookie outlives its token on purpose: a browser then presents the
         # expired token and hears `access_token_expired`, rather than sending nothing
         # and hearing `not_authenticated`. It never authorises anything once expired.
-        access_max_age=refresh_max_age,
+        access_max_age=access_max_age,
         refresh_max_age=refresh_max_age,
         session_expires=idle_end,
     )
