@@ -281,3 +281,13 @@ def test_copied_cookie_jar_cannot_refresh_and_its_access_copy_dies_with_the_toke
     # The owner's device goes on.
     assert bound_refresh(spa, device, bound).status_code == 200
     assert spa.me().status_code == 200
+
+
+def test_refresh_url_for_a_deleted_session_is_refused_as_invalid(spa, bound):
+    Session.objects.filter(pk=bound).delete()
+    _refused(dbsc_refresh(spa, bound), 401, "refresh_token_invalid")
+
+
+def test_refresh_url_after_the_absolute_expiry_says_session_expired(spa, bound, time_machine):
+    time_machine.move_to(Session.objects.get(pk=bound).absolute_expires_at)
+    _refused(dbsc_refresh(spa, bound), 401, "session_expired")

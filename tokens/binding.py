@@ -220,7 +220,9 @@ def _refresh_claims(raw_refresh: str | None) -> dict:
         raise AuthError("refresh_token_missing")
     try:
         return decode(raw_refresh, REFRESH)
-    except TokenExpired:
+    except TokenExpired as exc:
+        if exc.claims["sx"] <= clock.now().timestamp():
+            raise AuthError("session_expired") from None
         raise AuthError("refresh_token_expired") from None
     except TokenInvalid:
         raise AuthError("refresh_token_invalid") from None
@@ -282,6 +284,8 @@ def require_proof(*, request: HttpRequest, raw_refresh: str | None, challenge: b
     if challenge:
         _check_session_header(request, sid)
     row = Session.objects.filter(pk=sid).values_list("binding_jkt", "binding_jwk", "revoked_at").first()
+    if row is None and challenge:
+        raise AuthError("refresh_token_invalid")  # the session is gone (deleted after it expired)
     if row is None or not row[0]:
         if challenge:
             raise AuthError("session_not_bound")
