@@ -69,7 +69,7 @@ class SessionInline(SessionColumns, _SessionInline):
     can_delete = False
     show_change_link = True
     ordering = ("-rotated_at", "-created_at")
-    fields = ("short_id", "device", "ip", "created_at", "rotated_at", "expires", "generation", "status")
+    fields = ("short_id", "device", "ip", "created_at", "rotated_at", "expires", "generation", "status", "binding")
     readonly_fields = fields
     verbose_name_plural = f"live sessions (the {INLINE_SESSIONS} most recently used)"
 

@@ -85,6 +85,9 @@ INTROSPECTION_RESPONSE = inline_serializer(
         "aud": serializers.JSONField(required=False),
         "username": serializers.CharField(required=False),
         "token_type": serializers.CharField(required=False),
+        "cnf": serializers.DictField(
+            required=False, help_text='{"jkt": <RFC 7638 thumbprint>}: the session is bound to this device key (DBSC)'
+        ),
     },
 )
 

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from tokens.gateway import VerifyView
-from tokens.views import RefreshView
+from tokens.views import DbscRefreshView, DbscRegisterView, RefreshView
 
 from . import introspection, views
 from .selfservice import views as selfservice
@@ -15,6 +15,9 @@ urlpatterns = [
     path("logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
     path("me/", views.MeView.as_view(), name="me"),
     path("csrf/", views.CsrfView.as_view(), name="csrf"),
+    # Device Bound Session Credentials (tokens.binding), under the refresh cookie's path.
+    path("dbsc/register/", DbscRegisterView.as_view(), name="dbsc-register"),
+    path("dbsc/refresh/", DbscRefreshView.as_view(), name="dbsc-refresh"),
 ]
 
 urlpatterns += [

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tokens import binding
 from tokens.cookies import clear_auth_cookies, read_access, read_refresh, set_auth_cookies
 from tokens.views import ERROR_RESPONSE, CsrfEnforcedAPIView
 
@@ -49,6 +50,7 @@ class LoginView(CsrfEnforcedAPIView):
         user, issued = user_login(**serializer.validated_data, request=request._request)
         response = Response(LoginResponseSerializer({"user": user, "session": issued}).data)
         set_auth_cookies(response, issued.pair)
+        binding.offer(response, session_id=issued.session_id, user_id=issued.user_id)
         return response
 
 

@@ -303,6 +303,9 @@ DUOTOKEN = {
     # process within this time; new keys and promotions need no wait).
     "KEYS_RELOAD_SECONDS": env.float("AUTH_KEYS_RELOAD_SECONDS", default=5),
     "JWKS_MAX_AGE": env.int("AUTH_JWKS_MAX_AGE", default=300),
+    # Device Bound Session Credentials: unset means "on when the cookies are Secure".
+    "DBSC": env.bool("AUTH_DBSC", default=None),
+    "DBSC_CHALLENGE_SECONDS": env.int("AUTH_DBSC_CHALLENGE_SECONDS", default=60),
 }
 
 LOGGING = {

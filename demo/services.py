@@ -4,13 +4,17 @@ Tokens are deterministic, so the thief's token is re-minted from the session row
 with the claims the copied one carried (session, user, generation); the real
 rotation service then judges it exactly as it would judge the copy. No token
 leaves the server.
+
+A session bound to the device (DBSC) is robbed differently: the thief copies the
+whole cookie jar, current refresh token included, and replays it from another
+client, which has no device key; the real refresh path refuses it.
 """
 
 from __future__ import annotations
 
 from django.http import HttpRequest
 
-from tokens import clock
+from tokens import binding, clock
 from tokens.conf import auth_settings
 from tokens.errors import AuthError
 from tokens.models import SecurityEvent, Session
@@ -26,6 +30,7 @@ THIEF_USER_AGENT = "curl/8.5.0 (demo thief)"
 def _thief_request() -> HttpRequest:
     request = HttpRequest()
     request.method = "POST"
+    request.path = "/api/auth/refresh/"
     request.META = {"REMOTE_ADDR": THIEF_IP, "HTTP_USER_AGENT": THIEF_USER_AGENT}
     return request
 
@@ -36,6 +41,8 @@ def thief_replay(*, session_id: str) -> SecurityEvent:
     before the first refresh, 409 `grace_window_open` while the server would still
     take the replay for the owner's own retry."""
     session = Session.objects.get(pk=session_id)
+    if session.is_bound:
+        return _replay_copied_jar(session)
     if session.generation < 2:
         raise AuthError("nothing_to_steal")
     window_left = (session.rotated_at + auth_settings().grace - clock.now()).total_seconds()
@@ -61,5 +68,32 @@ def thief_replay(*, session_id: str) -> SecurityEvent:
     else:
         raise RuntimeError("the rotation service accepted a used refresh token")
     return SecurityEvent.objects.filter(session_id=session.pk, kind=SecurityEvent.Kind.REFRESH_REUSE).latest(
+        "created_at"
+    )
+
+
+def _replay_copied_jar(session: Session) -> SecurityEvent:
+    """Present a copy of the current refresh cookie of a bound session, without a
+    proof of the device key, as refresh/ would get it; returns the refusal's log entry."""
+    copied = RefreshToken.for_generation(
+        session_id=str(session.pk),
+        user_id=str(session.user_id),
+        generation=session.generation,
+        issued_at=session.rotated_at,
+        not_after=session.idle_expires_at,
+        absolute_expires_at=session.absolute_expires_at,
+        kid=session.signing_kid,
+        jkt=session.binding_jkt,
+    )
+    request = _thief_request()
+    try:
+        jkt = binding.require_proof(request=request, raw_refresh=str(copied))
+        session_rotate(raw_refresh=str(copied), request=request, jkt=jkt)
+    except AuthError as exc:
+        if exc.code != "binding_proof_required":
+            raise
+    else:
+        raise RuntimeError("the rotation service refreshed a bound session without its device key")
+    return SecurityEvent.objects.filter(session_id=session.pk, kind=SecurityEvent.Kind.BINDING_PROOF_MISSING).latest(
         "created_at"
     )

@@ -129,6 +129,8 @@ class StateView(_DemoAPIView):
                 "grace_seconds": conf.grace.total_seconds(),
                 "rotated_at": session.rotated_at.timestamp(),
                 "server_time": clock.now().timestamp(),
+                # Bound to this device (DBSC): the browser renews the access cookie itself.
+                "bound_at": session.bound_at.timestamp() if session.bound_at else None,
             }
         )
 
@@ -150,4 +152,9 @@ class ThiefView(_DemoAPIView):
 
     def post(self, request: Request) -> Response:
         event = thief_replay(session_id=_claims(request)["sid"])
-        return Response({"outcome": "refresh_token_reused", "event": security_event_json(event)})
+        outcome = (
+            "binding_proof_required"
+            if event.kind == SecurityEvent.Kind.BINDING_PROOF_MISSING
+            else "refresh_token_reused"
+        )
+        return Response({"outcome": outcome, "event": security_event_json(event)})

@@ -38,7 +38,8 @@ def test_sessions_list_with_two_devices_shows_both_and_marks_current(two_devices
     rows = {row["id"]: row for row in response.json()}
     assert set(rows) == {laptop_id, phone_id}
     laptop_row, phone_row = rows[laptop_id], rows[phone_id]
-    assert set(laptop_row) == {"id", "device", "ip", "created_at", "last_used_at", "current"}
+    assert set(laptop_row) == {"id", "device", "ip", "created_at", "last_used_at", "current", "bound", "bound_at"}
+    assert (laptop_row["bound"], laptop_row["bound_at"]) == (False, None)
     assert (laptop_row["device"], laptop_row["ip"], laptop_row["current"]) == ("Firefox on Windows", "10.0.0.1", True)
     assert (phone_row["device"], phone_row["ip"], phone_row["current"]) == ("Mobile Safari on iOS", "10.0.0.2", False)
     assert response.json()[0]["id"] == laptop_id  # the current one first

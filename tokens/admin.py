@@ -64,6 +64,11 @@ class SessionColumns:
     def status(self, session: Session) -> str:
         return session_status(session)
 
+    @admin.display(description="bound to device", ordering="bound_at")
+    def binding(self, session: Session) -> str:
+        # DBSC: copies of this session's cookies cannot refresh it.
+        return f"since {session.bound_at:%Y-%m-%d %H:%M:%S}" if session.is_bound else "no"
+
 
 class StatusFilter(admin.SimpleListFilter):
     title = "status"
@@ -81,6 +86,21 @@ class StatusFilter(admin.SimpleListFilter):
             return queryset.filter(expired, revoked_at__isnull=True)
         if self.value() == "revoked":
             return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+class BindingFilter(admin.SimpleListFilter):
+    title = "bound to device"
+    parameter_name = "bound"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Bound (DBSC)"), ("no", "Not bound")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(binding_jkt="")
+        if self.value() == "no":
+            return queryset.filter(binding_jkt="")
         return queryset
 
 
@@ -110,10 +130,11 @@ class SessionAdmin(SessionColumns, ReadOnlyAdmin):
         "absolute_expires_at",
         "generation",
         "status",
+        "binding",
     )
     list_select_related = ("user",)
     search_fields = ("user__username", "user__email", "ip", "last_ip")
-    list_filter = (StatusFilter, "revoke_reason", "created_at", "rotated_at")
+    list_filter = (StatusFilter, BindingFilter, "revoke_reason", "created_at", "rotated_at")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     actions = ("revoke_selected",)
@@ -133,6 +154,9 @@ class SessionAdmin(SessionColumns, ReadOnlyAdmin):
         "generation",
         "revoked_at",
         "revoke_reason",
+        "binding",
+        "bound_at",
+        "binding_jkt",
     )
     readonly_fields = fields
     # The session's story as a picture (tokens/timeline.py), under its fields.

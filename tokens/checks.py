@@ -84,6 +84,18 @@ def check_duotoken_settings(app_configs=None, **kwargs):
         errors.append(
             Error(f"AUTH_MAX_SESSIONS_PER_USER must be between 1 and {MAX_SESSIONS_CAP}.", id="duotoken.E020")
         )
+    challenge = ours.get("DBSC_CHALLENGE_SECONDS", 60)
+    if not isinstance(challenge, int) or not 1 <= challenge <= 600:
+        errors.append(Error("AUTH_DBSC_CHALLENGE_SECONDS must be between 1 and 600.", id="duotoken.E030"))
+    if ours.get("DBSC") and not ours["COOKIE_SECURE"]:
+        errors.append(
+            Warning(
+                "AUTH_DBSC is on but the cookies are not Secure: browsers register device-bound sessions "
+                "over HTTPS only, so no session will be bound.",
+                hint="Serve over TLS with AUTH_COOKIE_SECURE=true, or leave AUTH_DBSC unset.",
+                id="duotoken.W030",
+            )
+        )
     try:
         auth_settings()
     except ImproperlyConfigured as exc:  # a bad rate string

@@ -78,6 +78,9 @@ class AuthSettings:
     throttle_introspection_failed: Rate = Rate(limit=10, seconds=60)
     throttle_introspection_failed_ip: Rate = Rate(limit=60, seconds=60)
     throttle_introspection_failed_all: Rate = Rate(limit=600, seconds=60)
+    # Device Bound Session Credentials (tokens.binding): offered on login when on.
+    dbsc: bool = False
+    dbsc_challenge_seconds: int = 60
 
 
 @lru_cache(maxsize=1)
@@ -122,6 +125,9 @@ def auth_settings() -> AuthSettings:
         issuer=jwt.get("ISSUER") or "",
         audience=jwt.get("AUDIENCE") or "",
         jwks_max_age=int(ours.get("JWKS_MAX_AGE", 300)),
+        # On by default whenever the cookies are Secure: DBSC needs HTTPS anyway.
+        dbsc=bool(ours["DBSC"]) if ours.get("DBSC") is not None else secure,
+        dbsc_challenge_seconds=int(ours.get("DBSC_CHALLENGE_SECONDS", 60)),
     )
 
 

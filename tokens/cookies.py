@@ -33,6 +33,19 @@ def _attrs(kind: str) -> dict:
     return {**common, "key": conf.refresh_cookie_name, "path": conf.refresh_cookie_path, "samesite": "Strict"}
 
 
+def access_cookie_attributes() -> str:
+    """The access cookie's attributes as a Set-Cookie line spells them, for the DBSC
+    session config, which must name exactly what the cookie is set with."""
+    attrs = _attrs("access")
+    parts = [f"Path={attrs['path']}"]
+    if attrs["domain"]:
+        parts.append(f"Domain={attrs['domain']}")
+    if attrs["secure"]:
+        parts.append("Secure")
+    parts += ["HttpOnly", f"SameSite={attrs['samesite']}"]
+    return "; ".join(parts)
+
+
 def set_auth_cookies(response: HttpResponse, pair: TokenPair) -> None:
     response.set_cookie(value=pair.access, max_age=pair.access_max_age, **_attrs("access"))
     response.set_cookie(value=pair.refresh, max_age=pair.refresh_max_age, **_attrs("refresh"))

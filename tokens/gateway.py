@@ -177,7 +177,8 @@ def token_introspect(*, raw: str | None) -> dict[str, Any]:
         "exp": claims["exp"],
         "iat": claims["iat"],
     }
-    for name in ("iss", "aud"):
+    # `cnf` (RFC 7800): the session is bound to a device key (tokens.binding).
+    for name in ("iss", "aud", "cnf"):
         if name in claims:
             answer[name] = claims[name]
     answer["username"] = user.get_username()

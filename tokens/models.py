@@ -73,6 +73,12 @@ class Session(models.Model):
         editable=False,
         help_text="When each of the last generations was rotated away, newest first (epoch seconds).",
     )
+    # Device Bound Session Credentials (tokens.binding): the browser's public key,
+    # whose private half never leaves the device, and its RFC 7638 thumbprint (the
+    # `cnf.jkt` of the session's access tokens). Empty for an unbound session.
+    binding_jwk = models.JSONField(null=True, blank=True, help_text="The device's public key (JWK).")
+    binding_jkt = models.CharField(max_length=64, blank=True, default="", help_text="RFC 7638 thumbprint of it.")
+    bound_at = models.DateTimeField(null=True, blank=True, help_text="When the session was bound to a device.")
 
     class Meta:
         indexes = [
@@ -106,6 +112,9 @@ class Session(models.Model):
         if len(entry) != ROTATION_WIDTH or not entry[:-1].isdigit():
             return None
         return datetime.fromtimestamp(int(entry[:-1]), tz=UTC)
+    @property
+    def is_bound(self) -> bool:
+        return bool(self.binding_jkt)
 
 
 class SecurityEvent(models.Model):
@@ -129,6 +138,9 @@ class SecurityEvent(models.Model):
         SIGNING_KEY_ADDED = "signing_key_added", "Signing key added (published)"
         SIGNING_KEY_PROMOTED = "signing_key_promoted", "Signing key promoted (signs)"
         SIGNING_KEY_RETIRED = "signing_key_retired", "Signing key retired"
+        BINDING_REGISTERED = "binding_registered", "Session bound to a device (DBSC)"
+        BINDING_PROOF_MISSING = "binding_proof_missing", "Bound session refreshed without a device proof"
+        BINDING_PROOF_INVALID = "binding_proof_invalid", "Invalid device proof for a bound session"
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     created_at = models.DateTimeField(db_index=True)

@@ -24,7 +24,7 @@ from django.db import connections, router, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 
-from . import clock, keys, revocations, store
+from . import binding, clock, keys, revocations, store
 from .clientinfo import client_ip, user_agent
 from .conf import auth_settings
 from .errors import AuthError
@@ -59,7 +59,14 @@ class IssuedSession:
 
 
 def _issue(
-    session_id: str, user_id: str, generation: int, issued_at: datetime, absolute: datetime, now: datetime, kid: str
+    session_id: str,
+    user_id: str,
+    generation: int,
+    issued_at: datetime,
+    absolute: datetime,
+    now: datetime,
+    kid: str,
+    jkt: str | None = None,
 ) -> IssuedSession:
     pair = mint_pair(
         session_id=session_id,
@@ -69,6 +76,7 @@ def _issue(
         absolute_expires_at=absolute,
         now=now,
         kid=kid,
+        jkt=jkt,
     )
     return IssuedSession(session_id=session_id, user_id=user_id, pair=pair, absolute_expires_at=absolute)
 
@@ -190,7 +198,7 @@ def _advance_sql(alias: str) -> str:
         f" WHERE {col['id']} = %s AND {col['generation']} = %s"
         f" AND {col['revoked_at']} IS NULL AND {col['idle_expires_at']} > %s"
         f" AND {col['absolute_expires_at']} > %s AND {col['absolute_expires_at']} = %s"
-        f" AND {col['user']} = %s AND {col['credential']} = %s"
+        f" AND {col['user']} = %s AND {col['credential']} = %s AND {col['binding_jkt']} = %s"
         f" RETURNING {col['signing_kid']}"
     )
 
@@ -205,11 +213,13 @@ def _advance(
     request: HttpRequest,
     user_id: str,
     credential: str,
+    jkt: str | None = None,
 ) -> str | None:
     """The compare-and-set: move a live, unexpired session of this user, opened with
     this credential, from `generation` to the next, or change nothing. One UPDATE;
     the database serialises the racers. Returns the kid that signs the new
-    generation, or None if nothing moved.
+    generation, or None if nothing moved. A session bound to a device moves only
+    for a request that proved its key (`jkt`), an unbound one only without one.
 
     Matching `absolute` too lets the new idle expiry be computed here."""
     alias = router.db_for_write(Session)
@@ -231,6 +241,7 @@ def _advance(
         prep("absolute_expires_at", absolute),
         int(user_id) if user_id.isdigit() else user_id,
         credential,
+        jkt or "",
     ]
     with connection.cursor() as cursor:
         cursor.execute(_advance_sql(alias), params)
@@ -256,8 +267,12 @@ def _user_credential(user_id: str) -> tuple[str, list]:
     return credential_fingerprint(password), snapshot
 
 
-def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSession:
-    """Exchange a refresh token for the next generation (see the module docstring)."""
+def session_rotate(*, raw_refresh: str | None, request: HttpRequest, jkt: str | None = None) -> IssuedSession:
+    """Exchange a refresh token for the next generation (see the module docstring).
+
+    `jkt`: the session is bound to a device and this request proved it holds that
+    key (tokens.binding.require_proof runs first, in the view); its new access token
+    says so."""
     conf = auth_settings()
     claims = _refresh_claims(raw_refresh)
     sid, uid, gen = claims["sid"], claims[conf.user_id_claim], claims["gen"]
@@ -284,8 +299,9 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
             request=request,
             user_id=uid,
             credential=credential,
+            jkt=jkt,
         )
-        rotated = _issue(sid, uid, gen + 1, issued, absolute, now, kid) if kid is not None else None
+        rotated = _issue(sid, uid, gen + 1, issued, absolute, now, kid, jkt) if kid is not None else None
         if rotated is not None:
             # The step of the session's story (tokens.timeline), in the same commit.
             _rotation_record(
@@ -302,11 +318,11 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest) -> IssuedSe
             user_ttl=snapshot_ttl(),
         )
         return rotated
-    return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request, credential=credential)
+    return _after_lost_rotation(sid=sid, uid=uid, gen=gen, now=now, request=request, credential=credential, jkt=jkt)
 
 
 def _after_lost_rotation(
-    *, sid: str, uid: str, gen: int, now: datetime, request: HttpRequest, credential: str
+    *, sid: str, uid: str, gen: int, now: datetime, request: HttpRequest, credential: str, jkt: str | None = None
 ) -> IssuedSession:
     """The compare-and-set matched nothing: find out why, from the committed row."""
     session = Session.objects.filter(pk=sid).first()
@@ -314,6 +330,10 @@ def _after_lost_rotation(
         raise AuthError("refresh_token_invalid")
     if session.is_revoked:
         raise AuthError("session_revoked")
+    if (session.binding_jkt or None) != jkt:
+        # Bound to a device, and this request did not prove it holds the key (a
+        # token copied before the binding): refused and logged, the session kept.
+        binding.refuse_unproven(request=request, session_id=sid, user_id=uid)
     if session.credential != credential:
         # The password hash changed after this session was opened, by a path that
         # did not end it (QuerySet.update(), raw SQL): end it now, for good.
@@ -330,7 +350,7 @@ def _after_lost_rotation(
         # since. It gets the session's current pair, re-minted from the row with the
         # key that signed it, even if another has been promoted since.
         issued = _issue(
-            sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now, session.signing_kid
+            sid, uid, session.generation, session.rotated_at, session.absolute_expires_at, now, session.signing_kid, jkt
         )
         _rotation_record(
             sid=sid, kind=Rotation.Kind.REPLAYED, presented=gen, generation=session.generation, now=now, request=request

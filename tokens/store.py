@@ -9,6 +9,7 @@ every command below touches keys of one slot only, so the same layout works on o
 Redis, behind Sentinel, and on a cluster.
   {u<user id>}:s:<session id>   "1:<user id>" while the session is alive, "0:<reason>" once revoked
   {u<user id>}:u                JSON snapshot of the user's cached fields
+  {u<user id>}:c:<session id>:<challenge digest>  "<purpose>:<issued, ms>": a DBSC challenge, single use
   {t:<scope>:<ident>}           fixed-window throttle counter (":strikes" for its back-off count)
   {t:login_user:<ident>}:k:<ident>  a username has logged in from this IP before (skips the ceiling)
   {revocations}:mark            the run_id of the Redis server the revocation outbox was last
@@ -433,6 +434,36 @@ class NoticingSentinelConnectionFactory(SentinelConnectionFactory):
 
     def make_connection_params(self, url: str) -> dict:
         return {**super().make_connection_params(url), "redis_connect_func": _connect_and_note}
+def challenge_key(session_id: str, user_id: str, challenge: str) -> str:
+    # In the user's slot; the session id in the key ties the challenge to it.
+    return _key(_user_tag(user_id), "c", session_id, _ident(challenge))
+
+
+def challenge_remember(
+    session_id: str, user_id: str, challenge: str, *, purpose: str, issued_ms: int, ttl: int
+) -> None:
+    """Keep a device-binding challenge issued for one session. Raises
+    StoreUnavailable: a challenge that was never stored can never be answered."""
+    try:
+        _redis().set(challenge_key(session_id, user_id, challenge), f"{purpose}:{issued_ms}", ex=max(1, ttl))
+    except RedisError as exc:
+        _Breaker.trip(exc)
+        raise StoreUnavailable(str(exc)) from exc
+
+
+def challenge_take(session_id: str, user_id: str, challenge: str) -> tuple[str, int] | None:
+    """Consume a challenge of this session (GETDEL: one answer only, even across
+    racing requests); (purpose, issued ms), or None if it is unknown or used.
+    Fails closed: Redis away raises StoreUnavailable, never a yes."""
+    try:
+        raw = _redis().getdel(challenge_key(session_id, user_id, challenge))
+    except RedisError as exc:
+        _Breaker.trip(exc)
+        raise StoreUnavailable(str(exc)) from exc
+    if raw is None:
+        return None
+    purpose, _, issued = raw.decode().partition(":")
+    return purpose, int(issued) if issued.isdigit() else 0
 
 
 class ClusterConnectionFactory(ConnectionFactory):

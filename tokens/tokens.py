@@ -67,6 +67,7 @@ class _SessionToken(Token):
         not_after: datetime,
         absolute_expires_at: datetime,
         kid: str,
+        jkt: str | None = None,
     ) -> _SessionToken:
         conf = auth_settings()
         token = cls()
@@ -88,6 +89,10 @@ class _SessionToken(Token):
             # "session_expired" from a plain idle expiry without a query.
             "sx": int(absolute_expires_at.timestamp()),
         }
+        if jkt:
+            # RFC 7800 / RFC 9449: the session is bound to this device key, so that
+            # gateways and services can see it (the thumbprint comes from the row).
+            token.payload["cnf"] = {"jkt": jkt}
         return token
 
 
@@ -108,6 +113,10 @@ class TokenPair:
     session_expires: datetime
 
 
+# Seconds by which a bound session's access cookie dies before its token.
+BOUND_COOKIE_MARGIN = 1
+
+
 def mint_pair(
     *,
     session_id: str,
@@ -117,9 +126,14 @@ def mint_pair(
     absolute_expires_at: datetime,
     now: datetime,
     kid: str,
+    jkt: str | None = None,
 ) -> TokenPair:
     """The pair of one generation, as issued at `issued_at` (a whole second); the
-    cookie lifetimes count from `now`, so a grace replay gets what is left."""
+    cookie lifetimes count from `now`, so a grace replay gets what is left.
+
+    `jkt` is the thumbprint of the device key a bound session (tokens.binding) is
+    bound to: both tokens carry `cnf` (so refresh/ knows without a query that a
+    proof is due) and the access cookie dies before its token (BOUND_COOKIE_MARGIN)."""
     conf = auth_settings()
     idle_end = min(issued_at + conf.refresh_lifetime, absolute_expires_at)
     common = {
@@ -130,19 +144,25 @@ def mint_pair(
         "absolute_expires_at": absolute_expires_at,
         "kid": kid,
     }
-    access = AccessToken.for_generation(not_after=absolute_expires_at, **common)
-    refresh = RefreshToken.for_generation(not_after=idle_end, **common)
+    access = AccessToken.for_generation(not_after=absolute_expires_at, jkt=jkt, **common)
+    refresh = RefreshToken.for_generation(not_after=idle_end, jkt=jkt, **common)
     # Counted from the whole second `now` falls in, as `iat` is: at issue the cookie
     # lives the full lifetime, and it may outlive its token by under a second.
     elapsed = int(clock.whole_second(now).timestamp())
     refresh_max_age = max(0, refresh["exp"] - elapsed)
+    access_max_age = refresh_max_age
+    if jkt:
+        # A bound access cookie lives as long as its token, less a margin: once it is
+        # gone, the browser holds requests back and renews it with a device-signed
+        # refresh first, so a request never leaves with a token that expires on the way.
+        access_max_age = max(0, min(access["exp"] - elapsed - BOUND_COOKIE_MARGIN, refresh_max_age))
     return TokenPair(
         access=str(access),
         refresh=str(refresh),
         # The access cookie outlives its token on purpose: a browser then presents the
         # expired token and hears `access_token_expired`, rather than sending nothing
         # and hearing `not_authenticated`. It never authorises anything once expired.
-        access_max_age=refresh_max_age,
+        access_max_age=access_max_age,
         refresh_max_age=refresh_max_age,
         session_expires=idle_end,
     )

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import keys
+from . import binding, keys
 from .conf import auth_settings
 from .cookies import clear_auth_cookies, read_refresh, set_auth_cookies
 from .csrf import enforce_csrf
@@ -55,7 +55,11 @@ class RefreshView(CsrfEnforcedAPIView):
         },
     )
     def post(self, request: Request) -> Response:
-        issued = session_rotate(raw_refresh=read_refresh(request._request), request=request._request)
+        raw_refresh = read_refresh(request._request)
+        # A device-bound session is refreshed with a proof of its key, here or at the
+        # refresh URL; its refresh token alone gets `binding_proof_required`.
+        jkt = binding.require_proof(request=request._request, raw_refresh=raw_refresh)
+        issued = session_rotate(raw_refresh=raw_refresh, request=request._request, jkt=jkt)
         # RefreshResponseSerializer's shape, built without a serializer on the hot path.
         session = {
             "id": issued.session_id,
@@ -71,8 +75,70 @@ class RefreshView(CsrfEnforcedAPIView):
 
     def handle_exception(self, exc: Exception) -> Response:
         response = super().handle_exception(exc)
-        if response.status_code == 401:
-            # The SPA's cue to show its login screen; stale cookies must go too.
+        if response.status_code == 401 and getattr(exc, "code", None) not in binding.PROOF_CODES:
+            # The SPA's cue to show its login screen; stale cookies must go too. Not
+            # for a missing or bad device proof: the owner's browser never sends one,
+            # and clearing its cookies through a stray call would log it out.
+            clear_auth_cookies(response)
+        return response
+
+
+class DbscRegisterView(APIView):
+    """DBSC registration: the browser posts a proof over the challenge it was
+    offered at login. No CSRF token (the browser itself sends it): the challenge,
+    single use and tied to this session, is what a forged request cannot have."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        request=None,
+        responses={200: OpenApiResponse(description="DBSC session config"), 400: ERROR_RESPONSE, 401: ERROR_RESPONSE},
+    )
+    def post(self, request: Request) -> Response:
+        django_request = request._request
+        registered = binding.session_register(request=django_request, raw_refresh=read_refresh(django_request))
+        response = Response(binding.session_config(request=django_request, session_id=registered.session_id))
+        set_auth_cookies(response, registered.pair)
+        return response
+
+
+class DbscRefreshView(APIView):
+    """DBSC refresh: 403 with a challenge, then the same rotation as refresh/ for a
+    proof signed over it by the session's key. No CSRF token, as for registration:
+    the proof is the anti-forgery token here."""
+
+    authentication_classes = ()
+    permission_classes = (AllowAny,)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(description="DBSC session config"),
+            400: ERROR_RESPONSE,
+            401: ERROR_RESPONSE,
+            403: ERROR_RESPONSE,
+            429: ERROR_RESPONSE,
+            503: ERROR_RESPONSE,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        django_request = request._request
+        raw_refresh = read_refresh(django_request)
+        jkt = binding.require_proof(request=django_request, raw_refresh=raw_refresh, challenge=True)
+        issued = session_rotate(raw_refresh=raw_refresh, request=django_request, jkt=jkt)
+        response = Response(binding.session_config(request=django_request, session_id=issued.session_id))
+        response["Duotoken-Refresh"] = "replayed" if issued.replayed else "rotated"
+        set_auth_cookies(response, issued.pair)
+        return response
+
+    def handle_exception(self, exc: Exception) -> Response:
+        response = super().handle_exception(exc)
+        if isinstance(exc, binding.ChallengeRequired):
+            response[binding.CHALLENGE_HEADER] = exc.header
+        elif response.status_code == 401 and getattr(exc, "code", None) not in binding.PROOF_CODES:
+            # The session is over: the browser ends its bound session and the page's
+            # next call finds no cookie (`not_authenticated`).
             clear_auth_cookies(response)
         return response
 

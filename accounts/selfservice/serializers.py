@@ -24,6 +24,9 @@ class SessionSerializer(serializers.Serializer[Session]):
     created_at = serializers.DateTimeField(read_only=True)
     last_used_at = serializers.DateTimeField(source="rotated_at", read_only=True)
     current = serializers.SerializerMethodField()
+    # Bound to the device it runs on (DBSC): copies of its cookies cannot refresh it.
+    bound = serializers.BooleanField(source="is_bound", read_only=True)
+    bound_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     def get_device(self, session: Session) -> str:
         return device_label(session.last_user_agent or session.user_agent)

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tokens import binding
 from tokens.cookies import clear_auth_cookies, set_auth_cookies
 from tokens.serializers import RefreshResponseSerializer
 from tokens.views import ERROR_RESPONSE
@@ -110,4 +111,6 @@ class PasswordChangeView(APIView):
         )
         response = Response(RefreshResponseSerializer({"session": issued}).data)
         set_auth_cookies(response, issued.pair)
+        # The device moves to a new session: it is offered binding like a login.
+        binding.offer(response, session_id=issued.session_id, user_id=issued.user_id)
         return response

@@ -51,6 +51,7 @@ def test_state_reports_generation_and_expiry_times_and_no_token(refreshed):
         "grace_seconds": 30.0,
         "rotated_at": session.rotated_at.timestamp(),
         "server_time": response.json()["server_time"],
+        "bound_at": None,
     }
     assert refreshed.cookie("access") not in response.content.decode()
 

@@ -25,9 +25,21 @@ export type DuotokenServerErrorCode =
   | "refresh_token_expired"
   | "refresh_token_reused"
   | "auth_cookie_conflict"
+  // 401: a device-bound session's refresh token without a valid proof from its device
+  // key (the browser's own DBSC refresh carries one; the client retries the call).
+  | "binding_proof_required"
+  | "binding_proof_invalid"
+  | "binding_challenge_invalid"
+  | "binding_challenge_expired"
   // 401: wrong username or password (login), or service client credentials (introspect).
   | "invalid_credentials"
   | "invalid_client"
+  // 400, 403, 409: DBSC registration and refresh, answered to the browser, not to the page.
+  | "binding_proof_malformed"
+  | "binding_session_mismatch"
+  | "binding_challenge"
+  | "binding_already_registered"
+  | "session_not_bound"
   // 403
   | "csrf_failed"
   | "permission_denied"

@@ -14,6 +14,9 @@
  * - Tabs of one origin coordinate with the Web Locks API (BroadcastChannel where
  *   locks are missing), so two tabs do not refresh at the same instant; the server
  *   stays correct if they do anyway (grace window).
+ * - A session bound to the device (DBSC) is renewed by the browser itself; if a call
+ *   still meets an expiry, refresh/ answers `binding_proof_required` and the call is
+ *   simply retried.
  * - Never refreshes on its own: not at page load, not on a timer; only when the
  *   server says the access token is gone.
  *
@@ -33,6 +36,9 @@ const EXPIRED = "access_token_expired";
 // The token expired, but the session has been refreshed since it was sent (by this
 // tab or another): the cookie jar holds, or is about to hold, a newer one. Retry.
 const STALE = "access_token_stale";
+// refresh/ for a session bound to this device (DBSC): the browser itself renews the
+// access cookie with a proof of its key, before a request leaves. Nothing ended.
+const BOUND = "binding_proof_required";
 
 // 401 codes after which only a new login helps. `not_authenticated` means no access
 // cookie at all: no session in this browser, so nothing to refresh.
@@ -243,8 +249,14 @@ export function createClient({
     }
     channel?.postMessage({ type: "refresh_failed" });
     const body = await errorBody(response);
+    if (response.status === 401 && body.code === BOUND) {
+      // The retry goes out with whatever the browser has renewed by then (the server
+      // kept the cookies): not a logout.
+      renewed({ broadcast: false });
+      return;
+    }
     if (response.status === 401) {
-      // Every 401 from refresh ends the session (the server clears the cookies too).
+      // Every other 401 from refresh ends the session (the server clears the cookies too).
       const error = sessionEnded(401, body);
       failure = { epoch, error };
       throw error;

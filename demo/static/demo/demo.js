@@ -149,6 +149,7 @@ async function loadState() {
   const received = Date.now();
   state = { ...body, offset: body.server_time * 1000 - (sent + received) / 2 };
   $("generation").textContent = String(body.generation);
+  $("bound").hidden = !body.bound_at;
   timeline.setToken({
     issuedAt: (body.access_expires_at - body.access_lifetime) * 1000 - state.offset,
     expiresAt: body.access_expires_at * 1000 - state.offset,
@@ -163,7 +164,8 @@ function drawTokenLife() {
     const share = Math.min(1, left / (state.access_lifetime * 1000));
     $("token-bar-fill").setAttribute("width", String(Math.round(200 * share)));
     $("token-bar-fill").classList.toggle("low", share < 0.25);
-    $("token-left").textContent = left > 0 ? `${(left / 1000).toFixed(1)} s left` : "expired: the next call refreshes";
+    const gone = state.bound_at ? "renewed by the browser, with the device key" : "expired: the next call refreshes";
+    $("token-left").textContent = left > 0 ? `${(left / 1000).toFixed(1)} s left` : gone;
   }
   timeline.draw();
 }
@@ -180,6 +182,7 @@ function renderSession(session) {
     `last used ${new Date(session.last_used_at).toLocaleTimeString()}`,
     `since ${new Date(session.created_at).toLocaleString()}`,
     session.current ? "(this browser)" : "",
+    session.bound ? `bound to its device since ${new Date(session.bound_at).toLocaleTimeString()}` : "",
   ].filter(Boolean);
   item.append(device, ` ${details.join(", ")} `);
   const revoke = document.createElement("button");
@@ -193,6 +196,8 @@ function renderSession(session) {
 async function loadSessions() {
   const sessions = await client.sessions();
   $("sessions").replaceChildren(...sessions.map(renderSession));
+  // The browser registers the binding just after login, so it may show up here first.
+  if (sessions.some((session) => session.current && session.bound)) $("bound").hidden = false;
 }
 
 // ---- Two tabs, one expiry -------------------------------------------------------
@@ -255,6 +260,13 @@ function runRace() {
 
 function logLine(event) {
   const data = event.data || {};
+  if (event.kind === "binding_proof_missing") {
+    return (
+      `${new Date(event.created_at).toLocaleTimeString()} ${event.kind}: session ${event.session_id.slice(0, 8)}…, ` +
+      `a copy of its cookies replayed from ${event.ip} (${event.user_agent}) without the device's key. ` +
+      "Refused; the session goes on."
+    );
+  }
   const replay = data.replay || {};
   const first = data.first_rotation || {};
   const when = new Date(event.created_at).toLocaleTimeString();
@@ -278,6 +290,16 @@ async function playThief() {
     $("thief-status").textContent = text;
   };
   await loadState();
+  if (state.bound_at) {
+    // A bound session: the thief has a copy of every cookie, but not the device key.
+    say("The thief replays a copy of this session's cookie jar from another client…");
+    const body = await client.json(THIEF_PATH, { method: "POST" });
+    record({ kind: "thief", generation: state.generation });
+    say("Refused: the session is bound to this device, and the copy cannot refresh it. You stay logged in.");
+    showSecurityEvent(body.event);
+    demoChannel.postMessage({ type: "thief", tab: TAB, event: body.event, bound: true });
+    return;
+  }
   if (state.generation < 2) {
     say("The owner refreshes first, so that the thief's copy is a token that has been used.");
     await client.refresh();
@@ -331,8 +353,8 @@ demoChannel.addEventListener("message", ({ data }) => {
     raceRound.wake();
   } else if (data.type === "thief") {
     showSecurityEvent(data.event);
-    // The session is over; this tab finds out on its next call, so make it now.
-    if (document.body.dataset.view === "app") action(() => client.me())();
+    // The session is over (unless it is bound); this tab finds out on its next call, so make it now.
+    if (document.body.dataset.view === "app" && !data.bound) action(() => client.me())();
   }
 });
 
