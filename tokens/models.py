@@ -112,6 +112,7 @@ class Session(models.Model):
         if len(entry) != ROTATION_WIDTH or not entry[:-1].isdigit():
             return None
         return datetime.fromtimestamp(int(entry[:-1]), tz=UTC)
+
     @property
     def is_bound(self) -> bool:
         return bool(self.binding_jkt)

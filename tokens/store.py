@@ -434,6 +434,8 @@ class NoticingSentinelConnectionFactory(SentinelConnectionFactory):
 
     def make_connection_params(self, url: str) -> dict:
         return {**super().make_connection_params(url), "redis_connect_func": _connect_and_note}
+
+
 def challenge_key(session_id: str, user_id: str, challenge: str) -> str:
     # In the user's slot; the session id in the key ties the challenge to it.
     return _key(_user_tag(user_id), "c", session_id, _ident(challenge))
