@@ -43,7 +43,8 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def user_agent(request: HttpRequest) -> str:
-    return request.META.get("HTTP_USER_AGENT", "")[:MAX_USER_AGENT]
+    agent: str = request.META.get("HTTP_USER_AGENT", "")
+    return agent[:MAX_USER_AGENT]
 
 
 UNKNOWN = "Other"
@@ -58,7 +59,8 @@ def device_label(user_agent: str) -> str:
     if not user_agent:
         return "Unknown device"
     parsed = user_agents.parse(user_agent)
-    browser, os = parsed.browser.family, parsed.os.family
+    browser: str = parsed.browser.family
+    os: str = parsed.os.family
     if browser == UNKNOWN and os == UNKNOWN:
         return "Unknown device"
     if os == UNKNOWN:

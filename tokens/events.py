@@ -6,6 +6,8 @@ importing each other.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
@@ -23,7 +25,7 @@ def security_event_record(
     user_id: int | str | None = None,
     session_id: str | None = None,
     username: str = "",
-    data: dict | None = None,
+    data: dict[str, Any] | None = None,
 ) -> SecurityEvent:
     """Write one event. The user's id and name are copied onto it, so that the event
     keeps saying whose it was after the user is deleted."""

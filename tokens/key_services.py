@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Count, Q
@@ -58,7 +58,7 @@ def _refuse_development(kid: str) -> None:
         raise KeyRefused(f"Key {kid} is the public development key: anyone can sign with it.")
 
 
-def _live(now):
+def _live(now: datetime) -> Q:
     return Q(revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now)
 
 

@@ -41,6 +41,7 @@ import jwt
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.db import DatabaseError
@@ -82,7 +83,8 @@ class KeyUnusable(Exception):
 
 
 def algorithm() -> str:
-    return settings.SIMPLE_JWT.get("ALGORITHM", DEFAULT_ALGORITHM)
+    alg: str = settings.SIMPLE_JWT.get("ALGORITHM", DEFAULT_ALGORITHM)
+    return alg
 
 
 def is_symmetric(alg: str | None = None) -> bool:
@@ -131,13 +133,13 @@ def generate_private(alg: str) -> Any:
     raise KeyUnusable(f"no key pair for {alg}")
 
 
-def private_pem(key: Any) -> str:
+def private_pem(key: PrivateKeyTypes) -> str:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
 
 
-def public_pem(key: Any) -> str:
+def public_pem(key: PublicKeyTypes) -> str:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
 

@@ -8,8 +8,9 @@ Nothing unknown is ever treated as alive.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import lru_cache
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -33,18 +34,18 @@ def snapshot_fields() -> tuple[str, ...]:
     return tuple(f.attname for f in get_user_model()._meta.concrete_fields if f.attname in wanted)
 
 
-def user_snapshot(user: AbstractBaseUser) -> list:
+def user_snapshot(user: AbstractBaseUser) -> list[Any]:
     return [getattr(user, name) for name in snapshot_fields()]
 
 
-def user_from_snapshot(values: list) -> AbstractBaseUser:
+def user_from_snapshot(values: list[Any]) -> AbstractBaseUser:
     User = get_user_model()
     # from_db is how Django itself builds instances from rows: the fields we lack are
     # deferred, and save() writes only the loaded ones, so nothing is clobbered.
     return User.from_db(router.db_for_read(User), list(snapshot_fields()), values)
 
 
-def cache_ttl_for(expires_at) -> int:
+def cache_ttl_for(expires_at: datetime) -> int:
     """How long Redis keeps a session's "alive" entry: as long as the session can
     be used (its idle or absolute expiry, whichever is sooner). A missed revocation
     is bounded by the revocation outbox (tokens.revocations), not by this TTL."""
@@ -77,7 +78,7 @@ def session_user(*, session_id: str, user_id: str) -> AbstractBaseUser:
     if entry.user_id != user_id:
         raise AuthError("access_token_invalid")
     if snapshot is None:
-        user = get_user_model()._default_manager.filter(pk=user_id).first()
+        user: AbstractBaseUser | None = get_user_model()._default_manager.filter(pk=user_id).first()
         if user is None:
             raise AuthError("session_revoked")
         if not user.is_active:
@@ -102,7 +103,7 @@ class SessionMustEnd(AuthError):
         self.session_ids = session_ids
 
 
-def _end_sessions_of_inactive_user(user_id) -> NoReturn:
+def _end_sessions_of_inactive_user(user_id: object) -> NoReturn:
     """A session found belonging to an inactive user ends for good, so that
     reactivating the user resurrects nothing, however `is_active` was changed
     (QuerySet.update() sends no signal)."""

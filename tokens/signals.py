@@ -2,7 +2,10 @@
 save; deactivating or deleting a user, or any change of their stored password hash,
 ends their sessions at once."""
 
+from typing import Any
+
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
@@ -15,7 +18,13 @@ REHASHED_FROM = "_duotoken_rehashed_from"
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL)
-def _user_saved(sender, instance, created, update_fields=None, **kwargs):
+def _user_saved(
+    sender: type[AbstractBaseUser],
+    instance: AbstractBaseUser,
+    created: bool,
+    update_fields: frozenset[str] | None = None,
+    **kwargs: Any,
+) -> None:
     # last_login (written on every login) is not in the snapshot: keep the cache.
     if created or (update_fields is not None and set(update_fields) <= {"last_login"}):
         return
@@ -36,13 +45,13 @@ def _user_saved(sender, instance, created, update_fields=None, **kwargs):
     if previous is not None:
         # The same password stored with a stronger hasher is no credential change.
         Session.objects.filter(
-            user=instance, revoked_at__isnull=True, credential=credential_fingerprint(previous)
+            user_id=instance.pk, revoked_at__isnull=True, credential=credential_fingerprint(previous)
         ).update(credential=current)
     sessions_revoke(reason=RevokeReason.PASSWORD_CHANGE, user=instance, except_credential=current)
 
 
 @receiver(post_delete, sender=Session)
-def _session_deleted(sender, instance, **kwargs):
+def _session_deleted(sender: type[Session], instance: Session, **kwargs: Any) -> None:
     # A deleted session (user deleted, or cleanup) must not live on in Redis. Its
     # outbox row (deleted with the session's transaction if that rolls back) is
     # replayed if Redis cannot be told now, and written again to a Redis restored

@@ -21,7 +21,7 @@ from .models import Rotation, SecurityEvent, Session
 MAX_STEPS = 400
 
 # Events that are part of one session's story (found by session id or in `data.sessions`).
-_ENDINGS = {
+_ENDINGS: dict[str, str] = {
     SecurityEvent.Kind.REFRESH_REUSE: "Reuse detected",
     SecurityEvent.Kind.ADMIN_REVOKED: "Revoked by an admin",
     SecurityEvent.Kind.LOGOUT: "Logout",

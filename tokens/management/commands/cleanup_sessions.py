@@ -1,7 +1,8 @@
 from argparse import ArgumentTypeError
 from datetime import timedelta
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tokens.services import expired_records_delete
 
@@ -22,7 +23,7 @@ class Command(BaseCommand):
         "--event-days, in batches of short transactions; safe to run from cron on a live service."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--session-days",
             type=_non_negative_int,
@@ -41,7 +42,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="Only count what would be deleted.")
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1.")
         if options["pause"] < 0:

@@ -1,3 +1,5 @@
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from tokens.preflight import report
@@ -10,7 +12,7 @@ class Command(BaseCommand):
     )
     requires_system_checks = []
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         found, warnings = report()
         for line in found:
             self.stderr.write(f"  - {line}")

@@ -1,6 +1,7 @@
 import time
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections
 
 from tokens import store
@@ -14,12 +15,12 @@ class Command(BaseCommand):
         "sidecar: then AUTH_REVOCATION_POLL_SECONDS=0 takes the periodic check off the web processes."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--every", type=float, default=0.0, help="Keep running, publishing every this many seconds (default: once)."
         )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         every = options["every"]
         if every < 0:
             raise CommandError("--every must not be negative.")

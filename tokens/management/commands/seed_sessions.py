@@ -22,19 +22,23 @@ from __future__ import annotations
 import random
 import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.hashers import MD5PasswordHasher, make_password
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.test import RequestFactory
 
 from tokens import clock
 from tokens.conf import auth_settings
+from tokens.events import security_event_record
 from tokens.models import RevokeReason, SecurityEvent, Session
-from tokens.services import security_event_record, session_start
+from tokens.services import session_start
 
 BATCH = 5000
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36"
@@ -43,7 +47,7 @@ USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Ge
 class Command(BaseCommand):
     help = "Create bench users and sessions as login does, and write their cookies to a file (bench/ only)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tag", default="b", help="Usernames are bench-<tag>-<n>; use a new tag per call.")
         parser.add_argument("--sessions", type=int, default=0, help="Sessions to open as login does.")
         parser.add_argument("--users", type=int, default=0, help="Users they belong to (default: one each).")
@@ -53,7 +57,7 @@ class Command(BaseCommand):
         parser.add_argument("--login-users", type=int, default=0, help="Users with the real hasher, for login.")
         parser.add_argument("--password", default="bench-password-1")
 
-    def handle(self, *args, **opts):
+    def handle(self, *args: Any, **opts: Any) -> None:
         if opts["sessions"] and not opts["out"]:
             raise CommandError("--sessions needs --out.")
         tag, password = opts["tag"], opts["password"]
@@ -74,9 +78,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{opts['history']} sessions of history")
         self.stdout.write(f"done in {time.monotonic() - started:.1f} s")
 
-    def _users(self, prefix: str, count: int, encoded_password) -> list:
+    def _users(self, prefix: str, count: int, encoded_password: Callable[[], str]) -> list[AbstractBaseUser]:
         User = get_user_model()
-        users = []
+        users: list[AbstractBaseUser] = []
         for start in range(0, count, BATCH):
             batch = [
                 User(username=f"{prefix}-{i}", email=f"{prefix}-{i}@bench.invalid", password=encoded_password())
@@ -87,7 +91,7 @@ class Command(BaseCommand):
             users = list(User.objects.filter(username__startswith=f"{prefix}-").order_by("pk"))
         return users
 
-    def _sessions(self, users: list, count: int, out: Path) -> None:
+    def _sessions(self, users: list[AbstractBaseUser], count: int, out: Path) -> None:
         conf = auth_settings()
         factory = RequestFactory()
         lines = []

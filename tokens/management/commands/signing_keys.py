@@ -1,8 +1,10 @@
 import getpass
 import os
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tokens import keys
 from tokens.key_services import (
@@ -28,7 +30,7 @@ def operator() -> str:
     return user
 
 
-def _when(value) -> str:
+def _when(value: datetime | None) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S}" if value else "-"
 
 
@@ -42,7 +44,7 @@ class Command(BaseCommand):
     # key, a key that cannot be decrypted): it must run while they fail.
     requires_system_checks = []
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         sub.add_parser("list", help="Every key, its state and the live sessions whose current tokens it signed.")
         add = sub.add_parser("add", help="Add a published key: in the JWKS and verifying, not yet signing.")
@@ -70,13 +72,13 @@ class Command(BaseCommand):
             "DJANGO_SECRET_KEY or JWT_KEYS_ENCRYPTION_KEY), so that the old one can be dropped.",
         )
 
-    def handle(self, *args, action, **options):
+    def handle(self, *args: Any, action: str, **options: Any) -> None:
         try:
             getattr(self, f"_{action}")(**options)
         except KeyRefused as exc:
             raise CommandError(str(exc)) from None
 
-    def _list(self, **options):
+    def _list(self, **options: Any) -> None:
         listing = signing_keys_list()
         if not listing:
             self.stdout.write(f"JWT_ALGORITHM={keys.algorithm()}: tokens are signed with JWT_SIGNING_KEY, no key set.")
@@ -89,7 +91,7 @@ class Command(BaseCommand):
                 f"{_when(key.promoted_at):<19}  {item.live_sessions}"
             )
 
-    def _add(self, *, private_key_file=None, algorithm="", **options):
+    def _add(self, *, private_key_file: str | None = None, algorithm: str = "", **options: Any) -> None:
         pem = None
         if private_key_file:
             try:
@@ -99,14 +101,14 @@ class Command(BaseCommand):
         key = signing_key_add(private_pem=pem, algorithm=algorithm, operator=operator())
         self.stdout.write(f"Added {key.algorithm} key {key.kid} (published; promote it to sign).")
 
-    def _promote(self, *, kid, force=False, **options):
+    def _promote(self, *, kid: str, force: bool = False, **options: Any) -> None:
         key = signing_key_promote(kid=kid, force=force, operator=operator())
         self.stdout.write(f"Key {key.kid} now signs every new token.")
 
-    def _retire(self, *, kid, force=False, **options):
+    def _retire(self, *, kid: str, force: bool = False, **options: Any) -> None:
         retired = signing_key_retire(kid=kid, force=force, operator=operator())
         self.stdout.write(f"Retired key {retired.key.kid}; {retired.sessions_ended} session(s) ended.")
 
-    def _reencrypt(self, **options):
+    def _reencrypt(self, **options: Any) -> None:
         kids = signing_keys_reencrypt()
         self.stdout.write(f"Re-encrypted {len(kids)} key(s) under the newest encryption key.")
