@@ -27,13 +27,12 @@ import logging
 import time  # wall clock, not monotonic: tests move it with time-machine
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django_redis import get_redis_connection
 from django_redis.pool import ConnectionFactory, SentinelConnectionFactory
 from redis import Redis, RedisCluster
-from redis.commands.core import Script
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from .conf import Rate, auth_settings
 
@@ -133,7 +132,8 @@ def take_outage_seen() -> bool:
     return seen
 
 
-_scripts: dict[str, Script] = {}
+# Script source -> SHA1, loaded into Redis once per process (see _run_script_calls).
+_script_shas: dict[str, str] = {}
 
 
 def _redis(*, respect_breaker: bool = True) -> Redis:
@@ -331,7 +331,9 @@ def login_known_key(username: str, ip: str) -> str:
 
 def throttle_hit(buckets: Sequence[Bucket], *, skip: tuple[int, str] | None = None) -> tuple[float, int]:
     """Count one hit in each bucket, each atomically, one script call per bucket
-    (a bucket's keys share a cluster slot; different buckets need not).
+    (a bucket's keys share a cluster slot; different buckets need not), all of them
+    in one non-transactional pipeline: one round trip however many buckets (on a
+    Redis Cluster, one per bucket, since their slots differ).
 
     `skip` is (1-based bucket index, key): that bucket is not counted at all when the
     key exists (the key must be in the bucket's slot). Returns (seconds to wait, 0)
@@ -339,27 +341,50 @@ def throttle_hit(buckets: Sequence[Bucket], *, skip: tuple[int, str] | None = No
     bucket that has just gone over its limit (0 if it was already over), so the
     caller logs one event per window rather than one per hit.
     """
-    wait_ms, over = 0, 0
+    calls = []
+    for index, bucket in enumerate(buckets, start=1):
+        key = _throttle_key(bucket.scope, bucket.ident)
+        skips = skip is not None and skip[0] == index
+        marker = skip[1] if skip is not None and skips else key
+        args = [bucket.rate.limit, bucket.rate.seconds * 1000, int(bucket.backoff), MAX_BLOCK_SECONDS * 1000]
+        calls.append(([key, key + ":strikes", marker], [*args, int(skips)]))
     try:
-        client = _redis()
-        script = _scripts.get("throttle")
-        if script is None:
-            script = _scripts["throttle"] = client.register_script(_THROTTLE_LUA)
-        for index, bucket in enumerate(buckets, start=1):
-            key = _throttle_key(bucket.scope, bucket.ident)
-            skips = skip is not None and skip[0] == index
-            marker = skip[1] if skip is not None and skips else key
-            args = [bucket.rate.limit, bucket.rate.seconds * 1000, int(bucket.backoff), MAX_BLOCK_SECONDS * 1000]
-            bucket_wait, bucket_over = script(
-                keys=[key, key + ":strikes", marker], args=[*args, int(skips)], client=client
-            )
-            wait_ms = max(wait_ms, int(bucket_wait))
-            if int(bucket_over) and not over:
-                over = index
+        replies = _run_script_calls(_THROTTLE_LUA, calls)
     except RedisError as exc:
         _Breaker.trip(exc)
         raise StoreUnavailable(str(exc)) from exc
+    wait_ms, over = 0, 0
+    for index, (bucket_wait, bucket_over) in enumerate(replies, start=1):
+        wait_ms = max(wait_ms, int(bucket_wait))
+        if int(bucket_over) and not over:
+            over = index
     return wait_ms / 1000.0, over
+
+
+def _run_script_calls(source: str, calls: Sequence[tuple[list[str], list[object]]]) -> list[Any]:
+    """EVALSHA each (keys, args) call of one script in one pipeline. redis-py's own
+    pipelined scripts ask SCRIPT EXISTS first, a second round trip on every call;
+    here the script is loaded once per process and again only when Redis says it
+    does not know it (a restarted or failed-over server)."""
+    client = _redis()
+    sha = _script_shas.get(source)
+    for attempt in (1, 2):
+        if sha is None:
+            sha = _script_shas[source] = client.script_load(source)
+        try:
+            if isinstance(client, RedisCluster):
+                # A cluster pipeline refuses EVALSHA: one call per bucket, each to the
+                # node of its own slot.
+                return [client.evalsha(sha, len(keys), *keys, *args) for keys, args in calls]
+            pipe = client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(sha, len(keys), *keys, *args)
+            return pipe.execute()
+        except NoScriptError:
+            if attempt == 2:
+                raise
+            sha = None
+    raise AssertionError("unreachable")
 
 
 class Peek(NamedTuple):
