@@ -514,7 +514,9 @@ def sessions_revoke_by_admin(
     return ended
 
 
-def sessions_live_ids(*, session_ids: Iterable[str] | None = None, user_ids: Iterable[int] | None = None) -> list[str]:
+def sessions_live_ids(
+    *, session_ids: Iterable[str | uuid.UUID] | None = None, user_ids: Iterable[int] | None = None
+) -> list[str]:
     """Ids of sessions that are neither revoked nor expired, among those given."""
     now = clock.now()
     qs = Session.objects.filter(revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now)
