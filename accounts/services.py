@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.contrib.auth import authenticate, get_user_model, user_logged_in, user_logged_out, user_login_failed
@@ -177,9 +177,7 @@ def users_sessions_revoke_by_admin(
     *, admin: AbstractBaseUser, request: HttpRequest | None, user_ids: Iterable[int]
 ) -> Revoked:
     """The admin action "revoke all sessions of selected users"."""
-    ended = sessions_revoke_by_admin(admin=admin, request=request, session_ids=sessions_live_ids(user_ids=user_ids))
-    # Annotated there as list[str]; it returns the Revoked of sessions_revoke.
-    return cast(Revoked, ended)
+    return sessions_revoke_by_admin(admin=admin, request=request, session_ids=sessions_live_ids(user_ids=user_ids))
 
 
 def user_deactivation_record(

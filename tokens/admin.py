@@ -8,11 +8,14 @@ secret column."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib import admin, messages
-from django.db.models import Q, QuerySet
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Model, Q, QuerySet
 from django.db.models.constants import LOOKUP_SEP
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -31,14 +34,24 @@ REVOKE_PERMISSION = "tokens.revoke_session"
 # at a time. Django's own UserAdmin refuses `password` the same way.
 SECRET_COLUMNS = frozenset({"password", "private_encrypted", "secret_hash"})
 
+if TYPE_CHECKING:
+    # Generic in the stubs only: Django's classes cannot be subscripted at run time.
+    _ModelAdmin = admin.ModelAdmin[Any]
+    # What the mixin below is always mixed into.
+    _AdminMixinBase = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = admin.ModelAdmin
+    _AdminMixinBase = object
 
-class SecretColumnsNotFiltered:
+
+class SecretColumnsNotFiltered(_AdminMixinBase):
     """Refuses (400, for everyone) a changelist lookup that touches a secret column."""
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
         if SECRET_COLUMNS.intersection(lookup.split(LOOKUP_SEP)):
             return False
-        return super().lookup_allowed(lookup, value, request)  # type: ignore[misc]
+        # Django 5.2 still takes request=None; the stubs already require it.
+        return super().lookup_allowed(lookup, value, request)  # type: ignore[arg-type]
 
 
 def session_status(session: Session) -> str:
@@ -74,10 +87,10 @@ class StatusFilter(admin.SimpleListFilter):
     title = "status"
     parameter_name = "status"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: _ModelAdmin) -> list[tuple[str, str]]:
         return [("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> QuerySet[Session]:
         now = clock.now()
         expired = Q(idle_expires_at__lte=now) | Q(absolute_expires_at__lte=now)
         if self.value() == "active":
@@ -93,10 +106,10 @@ class BindingFilter(admin.SimpleListFilter):
     title = "bound to device"
     parameter_name = "bound"
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: _ModelAdmin) -> list[tuple[str, str]]:
         return [("yes", "Bound (DBSC)"), ("no", "Not bound")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Session]) -> QuerySet[Session]:
         if self.value() == "yes":
             return queryset.exclude(binding_jkt="")
         if self.value() == "no":
@@ -104,16 +117,16 @@ class BindingFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(SecretColumnsNotFiltered, admin.ModelAdmin):
+class ReadOnlyAdmin(SecretColumnsNotFiltered, _ModelAdmin):
     """Records, not forms: nobody adds, edits or deletes rows by hand."""
 
-    def has_add_permission(self, request, obj=None):
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
 
@@ -162,7 +175,9 @@ class SessionAdmin(SessionColumns, ReadOnlyAdmin):
     # The session's story as a picture (tokens/timeline.py), under its fields.
     change_form_template = "admin/tokens/session/change_form.html"
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         session = self.get_object(request, object_id)
         if session is not None:
             story = session_story(session)
@@ -175,11 +190,13 @@ class SessionAdmin(SessionColumns, ReadOnlyAdmin):
     @admin.action(description="Revoke selected sessions", permissions=["revoke"])
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[Session]) -> None:
         live = sessions_live_ids(session_ids=queryset.values_list("pk", flat=True))
-        ended = sessions_revoke_by_admin(admin=request.user, request=request, session_ids=live)
+        # The admin site lets only logged-in staff this far (to the stubs request.user may be anonymous).
+        acting = cast(AbstractBaseUser, request.user)
+        ended = sessions_revoke_by_admin(admin=acting, request=request, session_ids=live)
         message_sessions_ended(self, request, ended)
 
 
-def message_sessions_ended(model_admin: admin.ModelAdmin, request: HttpRequest, ended: Revoked) -> None:
+def message_sessions_ended(model_admin: _ModelAdmin, request: HttpRequest, ended: Revoked) -> None:
     count = len(ended)
     text = ngettext("%(count)d session ended.", "%(count)d sessions ended.", count) % {"count": count}
     model_admin.message_user(request, text, messages.SUCCESS if count else messages.WARNING)
@@ -205,16 +222,16 @@ class EventUserFilter(admin.SimpleListFilter):
         # Anything that is not a storable id matches nobody (and never reaches the database).
         return int(value) if value.isascii() and value.isdigit() and int(value) < 2**63 else None
 
-    def lookups(self, request, model_admin):
+    def lookups(self, request: HttpRequest, model_admin: _ModelAdmin) -> list[tuple[str, str]]:
         value = self.value()
         if not value:
             return []  # nothing to show, and the filter stays out of the sidebar
-        users = SecurityEvent._meta.get_field("user").related_model._default_manager
+        users = get_user_model()._default_manager  # the model of SecurityEvent.user
         user_id = self._user_id()
         user = users.filter(pk=user_id).first() if user_id is not None else None
         return [(value, user.get_username() if user else f"unknown user {value}")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[SecurityEvent]) -> QuerySet[SecurityEvent]:
         if self.value() is None:
             return queryset
         user_id = self._user_id()
@@ -233,7 +250,7 @@ class SecurityEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="user", ordering="user__username")
     def user_link(self, event: SecurityEvent) -> str:
-        if event.user_id is None:
+        if event.user_id is None or event.user is None:
             return "-"
         url = reverse("admin:tokens_securityevent_changelist") + "?" + urlencode({"user": event.user_id})
         return format_html('<a href="{}">{}</a>', url, event.user.get_username())

@@ -29,11 +29,12 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 import jwt
 from django.db.models import Q
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseBase
 from django.urls import reverse
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
@@ -115,7 +116,7 @@ def _challenge_take(session_id: str, user_id: str, challenge: Any, purpose: str)
         raise AuthError("binding_challenge_expired")
 
 
-def offer(response, *, session_id: str, user_id: str) -> None:
+def offer(response: HttpResponseBase, *, session_id: str, user_id: str) -> None:
     """Add the registration header to a response that starts a session. Best
     effort: without Redis the session simply stays unbound (a plain session)."""
     if not enabled():
@@ -136,14 +137,14 @@ def offer(response, *, session_id: str, user_id: str) -> None:
 class Proof:
     raw: str
     alg: str
-    jwk: dict | None
+    jwk: dict[str, Any] | None
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def thumbprint(jwk: dict) -> str:
+def thumbprint(jwk: dict[str, Any]) -> str:
     """RFC 7638: SHA-256 of the required members, sorted, without whitespace."""
     members = ("crv", "kty", "x", "y") if jwk["kty"] == "EC" else ("e", "kty", "n")
     canonical = json.dumps({name: jwk[name] for name in members}, sort_keys=True, separators=(",", ":"))
@@ -174,7 +175,7 @@ def _proof(request: HttpRequest) -> Proof | None:
     return Proof(raw=raw, alg=alg, jwk=jwk)
 
 
-def _public_key(jwk: Any, alg: str) -> tuple[Any, dict]:
+def _public_key(jwk: Any, alg: str) -> tuple[Any, dict[str, Any]]:
     """The verifying key of a public JWK that fits `alg`, and the JWK reduced to
     its public members (what the session row keeps)."""
     if not isinstance(jwk, dict) or jwk.get("kty") != _KTY[alg] or "d" in jwk:
@@ -215,7 +216,7 @@ def _verified_jti(proof: Proof, key: Any) -> Any:
 # -- the session behind the cookies ---------------------------------------------
 
 
-def _refresh_claims(raw_refresh: str | None) -> dict:
+def _refresh_claims(raw_refresh: str | None) -> dict[str, Any]:
     if not raw_refresh:
         raise AuthError("refresh_token_missing")
     try:
@@ -300,7 +301,8 @@ def require_proof(*, request: HttpRequest, raw_refresh: str | None, challenge: b
                 throttle_refresh(request=request, session_id=sid)
                 raise ChallengeRequired(session_id=sid, challenge=_challenge_issue(sid, uid, REFRESH_PROOF))
             raise AuthError("binding_proof_required")
-        alg = "ES256" if jwk.get("kty") == "EC" else "RS256"
+        # A bound row always has its key: binding_jwk and binding_jkt are written together.
+        alg = "ES256" if cast("dict[str, Any]", jwk).get("kty") == "EC" else "RS256"
         if proof.alg != alg:
             raise AuthError("binding_proof_invalid", f"This session's key signs with {alg}.")
         # The proof is checked against the key on the row, never against a jwk in its header.
@@ -362,7 +364,7 @@ def session_register(*, request: HttpRequest, raw_refresh: str | None) -> Regist
         binding_jwk=public, binding_jkt=jkt, bound_at=now
     )
     session = Session.objects.filter(pk=sid).first()
-    if not bound:
+    if not bound or session is None:
         raise _why_not_bound(session, uid=uid, gen=gen, now=now)
     security_event_record(
         kind=SecurityEvent.Kind.BINDING_REGISTERED,
@@ -386,7 +388,7 @@ def session_register(*, request: HttpRequest, raw_refresh: str | None) -> Regist
     return Registered(session_id=sid, jkt=jkt, pair=pair)
 
 
-def _why_not_bound(session: Session | None, *, uid: str, gen: int, now) -> AuthError:
+def _why_not_bound(session: Session | None, *, uid: str, gen: int, now: datetime) -> AuthError:
     if session is None or str(session.user_id) != uid:
         return AuthError("refresh_token_invalid")
     if session.is_revoked:
@@ -401,7 +403,7 @@ def _why_not_bound(session: Session | None, *, uid: str, gen: int, now) -> AuthE
     return AuthError("binding_challenge_expired", "The session was refreshed since binding was offered.")
 
 
-def session_config(*, request: HttpRequest, session_id: str) -> dict:
+def session_config(*, request: HttpRequest, session_id: str) -> dict[str, Any]:
     """The DBSC session instructions: which cookie is bound, where it is renewed
     (under the refresh cookie's path, so that cookie rides along), and for what."""
     conf = auth_settings()

@@ -2,9 +2,12 @@
 via the gunicorn config, before the server starts)."""
 
 import contextlib
+from collections.abc import Sequence
+from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
-from django.core.checks import Error, Tags, Warning, register
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError, router
 from jwt.exceptions import InvalidKeyError
@@ -26,8 +29,8 @@ def signing_keys_command(action: str, kid: str, *, force: bool = False) -> str:
 
 
 @register(Tags.security)
-def check_duotoken_settings(app_configs=None, **kwargs):
-    errors = []
+def check_duotoken_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     jwt, ours = settings.SIMPLE_JWT, settings.DUOTOKEN
     grace = ours["REFRESH_GRACE"]
     if grace.total_seconds() < 0 or grace > MAX_GRACE:
@@ -104,7 +107,9 @@ def check_duotoken_settings(app_configs=None, **kwargs):
 
 
 @register(Tags.security)
-def check_grace_window_within_access_lifetime(app_configs=None, **kwargs):
+def check_grace_window_within_access_lifetime(
+    app_configs: Sequence[AppConfig] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     # A grace replay hands back the successor as it was issued at the rotation, so its
     # access token has already lost up to the whole window. With a window of at most
     # half the access lifetime, a replayed token always keeps half its life; a longer
@@ -134,7 +139,9 @@ def _is_development_row(row: SigningKey) -> bool:
 
 
 @register(Tags.security, Tags.database)
-def check_signing_keys(app_configs=None, databases=None, **kwargs):
+def check_signing_keys(
+    app_configs: Sequence[AppConfig] | None = None, databases: Sequence[str] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
     """The key set as stored: no usable development key (E012), every usable key
     decryptable here (E013), and the configured key signing (W002, W003).
 
@@ -157,7 +164,7 @@ def check_signing_keys(app_configs=None, databases=None, **kwargs):
         configured = SigningKey.objects.filter(pk=configured_kid).first()
     except DatabaseError:
         return []
-    found = []
+    found: list[CheckMessage] = []
     active = next((row for row in rows if row.algorithm == alg and row.state == SigningKey.State.ACTIVE), None)
     replacement = configured_kid if not keys.is_development(configured_kid) else "<kid from `signing_keys add`>"
     for row in rows:

@@ -93,7 +93,7 @@ class Session(models.Model):
         return f"session {self.pk} of user {self.user_id}"
 
     @property
-    def expires_at(self):
+    def expires_at(self) -> datetime:
         return min(self.idle_expires_at, self.absolute_expires_at)
 
     @property

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -82,7 +83,7 @@ def republish_seconds() -> int:
     return revoked_ttl()
 
 
-def record(entries: Iterable[tuple[str, str | int, str]], *, now: datetime) -> None:
+def record(entries: Iterable[tuple[str | uuid.UUID, str | int, str]], *, now: datetime) -> None:
     """Queue (session id, user id, reason) revocations; call inside the transaction
     that ends the sessions, so the queue holds exactly what was committed."""
     Revocation.objects.bulk_create(

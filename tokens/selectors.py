@@ -96,14 +96,14 @@ class SessionMustEnd(AuthError):
     selector only reads: the caller (`tokens.services.session_user_checked`) ends
     what the verdict names, then answers `session_revoked`."""
 
-    def __init__(self, *, reason: str, user_id: object = None, session_ids: list[str] | None = None) -> None:
+    def __init__(self, *, reason: str, user_id: int | str | None = None, session_ids: list[str] | None = None) -> None:
         super().__init__("session_revoked")
         self.reason = reason
         self.user_id = user_id
         self.session_ids = session_ids
 
 
-def _end_sessions_of_inactive_user(user_id: object) -> NoReturn:
+def _end_sessions_of_inactive_user(user_id: int | str) -> NoReturn:
     """A session found belonging to an inactive user ends for good, so that
     reactivating the user resurrects nothing, however `is_active` was changed
     (QuerySet.update() sends no signal)."""

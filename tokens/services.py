@@ -17,11 +17,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connections, router, transaction
-from django.db.models import Q
+from django.db.models import Field, Model, Q, QuerySet
 from django.http import HttpRequest
 
 from . import binding, clock, keys, revocations, store
@@ -96,7 +97,9 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
     with transaction.atomic():
         # SELECT ... FOR UPDATE on PostgreSQL; on SQLite the IMMEDIATE transaction
         # mode (config/settings.py) already serialises writers.
-        current = User._default_manager.select_for_update().filter(pk=user.pk).values_list("password", "is_active")
+        locked = User._default_manager.select_for_update().filter(pk=user.pk)
+        # `is_active` is a field of the user model, which the stubs know only as AbstractBaseUser.
+        current = locked.values_list("password", "is_active")  # type: ignore[misc]
         row = current.first()
         if row is None or row != (user.password, True):
             raise AuthError("invalid_credentials")
@@ -106,7 +109,8 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
         kid = keys.active_kid()
         over_limit = _sessions_over_limit(user_id=user.pk, now=now, keep=conf.max_sessions_per_user - 1)
         ip, agent = client_ip(request), user_agent(request)
-        session = Session.objects.create(
+        # `user` is of AUTH_USER_MODEL, which the stubs know only as AbstractBaseUser.
+        session = Session.objects.create(  # type: ignore[misc]
             user=user,
             created_at=now,
             rotated_at=issued,
@@ -148,7 +152,7 @@ def session_start(*, user: AbstractBaseUser, request: HttpRequest) -> IssuedSess
     return _issue(sid, uid, 1, issued, absolute, now, kid)
 
 
-def _sessions_over_limit(*, user_id, now: datetime, keep: int) -> list[str]:
+def _sessions_over_limit(*, user_id: int | str, now: datetime, keep: int) -> list[str]:
     """Ids of the user's live sessions beyond the `keep` most recently created."""
     live = Session.objects.filter(
         user_id=user_id, revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now
@@ -156,7 +160,7 @@ def _sessions_over_limit(*, user_id, now: datetime, keep: int) -> list[str]:
     return sorted(str(pk) for pk in live.values_list("pk", flat=True)[keep:])
 
 
-def _refresh_claims(raw_refresh: str | None) -> dict:
+def _refresh_claims(raw_refresh: str | None) -> dict[str, Any]:
     if not raw_refresh:
         raise AuthError("refresh_token_missing")
     try:
@@ -177,9 +181,10 @@ def _advance_sql(alias: str) -> str:
     # Written out once per database: this statement is the refresh hot path, and
     # building it through the ORM cost more CPU than running it.
     qn = connections[alias].ops.quote_name
-    col = {f.name: qn(f.column) for f in Session._meta.concrete_fields}
+    # A concrete field always has a column (the stubs allow None, for the other kinds).
+    col = {f.name: qn(cast(str, f.column)) for f in Session._meta.concrete_fields}
     sets = ", ".join(f"{col[name]} = %s" for name in _CAS_FIELDS)
-    key = {f.name: qn(f.column) for f in SigningKey._meta.concrete_fields}
+    key = {f.name: qn(cast(str, f.column)) for f in SigningKey._meta.concrete_fields}
     # The new generation is signed by the key active at this very statement, on
     # whatever host and of whatever algorithm (at most one key is active): the row
     # records it, and a grace replay re-mints with it.
@@ -225,8 +230,10 @@ def _advance(
     alias = router.db_for_write(Session)
     connection = connections[alias]
 
-    def prep(name: str, value):
-        return Session._meta.get_field(name).get_db_prep_value(value, connection)
+    def prep(name: str, value: object) -> Any:
+        # Only concrete fields are named here, never the reverse side of a relation.
+        field = cast("Field[Any, Any]", Session._meta.get_field(name))
+        return field.get_db_prep_value(value, connection)
 
     idle = min(issued + auth_settings().refresh_lifetime, absolute)
     values = (generation + 1, issued, idle, client_ip(request), user_agent(request))
@@ -249,7 +256,7 @@ def _advance(
         return row[0] if row else None
 
 
-def _user_credential(user_id: str) -> tuple[str, list]:
+def _user_credential(user_id: str) -> tuple[str, list[Any]]:
     """The credential fingerprint a session of this user must carry to be rotated,
     and the user's snapshot (read in the same query, for Redis).
 
@@ -401,7 +408,7 @@ def _revoke_for_reuse(*, session: Session, gen: int, request: HttpRequest) -> No
     logger.warning("refresh token reuse: session %s ended (generation %s presented)", session.pk, gen)
 
 
-class Revoked(list):
+class Revoked(list[str]):
     """The ids of the sessions a revocation ended, plus whether Redis was told.
 
     `published` False means the database (the record) has ended them but Redis could
@@ -432,7 +439,8 @@ def sessions_revoke(
     if session_ids is not None:
         scope = scope.filter(pk__in=list(session_ids))
     if user is not None:
-        scope = scope.filter(user=user)
+        # A user of AUTH_USER_MODEL or its pk, which the plugin types as the model's class or int only.
+        scope = scope.filter(user=user)  # type: ignore[misc]
     if except_credential is not None:
         # Only the sessions opened with another credential than this one.
         scope = scope.exclude(credential=except_credential)
@@ -485,7 +493,7 @@ def session_from_cookies(*, raw_access: str | None, raw_refresh: str | None) -> 
 
 def sessions_revoke_by_admin(
     *, admin: AbstractBaseUser, request: HttpRequest | None, session_ids: Iterable[str]
-) -> list[str]:
+) -> Revoked:
     """End sessions from the admin, leaving one `admin_revoked` event per user whose
     sessions ended, naming the admin and the sessions."""
     ended = sessions_revoke(reason=RevokeReason.ADMIN, session_ids=session_ids)
@@ -506,7 +514,9 @@ def sessions_revoke_by_admin(
     return ended
 
 
-def sessions_live_ids(*, session_ids: Iterable[str] | None = None, user_ids: Iterable[int] | None = None) -> list[str]:
+def sessions_live_ids(
+    *, session_ids: Iterable[str | uuid.UUID] | None = None, user_ids: Iterable[int] | None = None
+) -> list[str]:
     """Ids of sessions that are neither revoked nor expired, among those given."""
     now = clock.now()
     qs = Session.objects.filter(revoked_at__isnull=True, idle_expires_at__gt=now, absolute_expires_at__gt=now)
@@ -523,7 +533,7 @@ class CleanupResult:
     events: int
 
 
-def _delete_in_batches(qs, *, batch_size: int, pause: float, raw: bool) -> int:
+def _delete_in_batches(qs: QuerySet[Model], *, batch_size: int, pause: float, raw: bool) -> int:
     deleted = 0
     while True:
         ids = list(qs.order_by().values_list("pk", flat=True)[:batch_size])

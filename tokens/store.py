@@ -27,11 +27,12 @@ import logging
 import time  # wall clock, not monotonic: tests move it with time-machine
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django_redis import get_redis_connection
 from django_redis.pool import ConnectionFactory, SentinelConnectionFactory
 from redis import Redis, RedisCluster
+from redis.connection import AbstractConnection
 from redis.exceptions import NoScriptError, RedisError
 
 from .conf import Rate, auth_settings
@@ -108,17 +109,17 @@ class _Breaker:
         logger.warning("redis unavailable: %s", exc)
 
 
-def _note_connect(connection) -> None:
+def _note_connect(connection: AbstractConnection) -> None:
     if getattr(connection, "_duotoken_connected", False):
         _Breaker.reconnects += 1
         _Breaker.outage_seen = True
         logger.warning("redis connection re-established: checking it before trusting it")
-    connection._duotoken_connected = True
+    connection._duotoken_connected = True  # type: ignore[attr-defined]  # our own mark on it
 
 
-def _connect_and_note(connection) -> None:
+def _connect_and_note(connection: AbstractConnection) -> None:
     # Standing in for redis-py's own handshake (redis_connect_func replaces it).
-    connection.on_connect()
+    connection.on_connect()  # type: ignore[no-untyped-call]  # unannotated in redis-py
     _note_connect(connection)
 
 
@@ -136,17 +137,19 @@ def take_outage_seen() -> bool:
 _script_shas: dict[str, str] = {}
 
 
-def _redis(*, respect_breaker: bool = True) -> Redis:
+def _redis(*, respect_breaker: bool = True) -> Redis | RedisCluster:
     if respect_breaker:
         _Breaker.check()
-    return get_redis_connection(auth_settings().redis_alias)
+    # A RedisCluster with ClusterConnectionFactory (below), a Redis otherwise.
+    client: Redis | RedisCluster = get_redis_connection(auth_settings().redis_alias)
+    return client
 
 
 def disconnect() -> None:
     """Close this process's Redis sockets (before gunicorn forks its workers)."""
-    client = get_redis_connection(auth_settings().redis_alias)
+    client: Redis | RedisCluster = get_redis_connection(auth_settings().redis_alias)
     if isinstance(client, RedisCluster):
-        client.disconnect_connection_pools()
+        client.disconnect_connection_pools()  # type: ignore[no-untyped-call]  # unannotated in redis-py
     else:
         client.connection_pool.disconnect()
 
@@ -177,11 +180,11 @@ def _parse_session(raw: bytes | None) -> SessionEntry | None:
     return SessionEntry(alive=False, reason=rest)
 
 
-def _dump(snapshot: list) -> str:
+def _dump(snapshot: list[Any]) -> str:
     return json.dumps(snapshot, separators=(",", ":"))
 
 
-def read_session(session_id: str, user_id: str) -> tuple[SessionEntry | None, list | None]:
+def read_session(session_id: str, user_id: str) -> tuple[SessionEntry | None, list[Any] | None]:
     """The hot path: one round trip (one slot) for the session's liveness and the user snapshot.
 
     An answer read over a connection that had to reconnect is not believed: the
@@ -195,7 +198,8 @@ def read_session(session_id: str, user_id: str) -> tuple[SessionEntry | None, li
         raise StoreUnavailable(str(exc)) from exc
     if _Breaker.reconnects != reconnects:
         raise StoreUnavailable("redis reconnected during the session check")
-    return _parse_session(raw_session), (json.loads(raw_user) if raw_user is not None else None)
+    # Replies are bytes: no client of ours sets decode_responses (the stubs allow str).
+    return _parse_session(cast("bytes | None", raw_session)), (json.loads(raw_user) if raw_user is not None else None)
 
 
 def _mark_key() -> str:
@@ -212,13 +216,14 @@ def server_identity() -> tuple[str, bool]:
     try:
         client = _redis(respect_breaker=False)
         if isinstance(client, RedisCluster):
-            info = client.info("server", target_nodes=client.get_node_from_key(_mark_key()))
+            node = client.get_node_from_key(_mark_key())  # type: ignore[no-untyped-call]  # unannotated in redis-py
+            info = client.info("server", target_nodes=node)
             if "run_id" not in info:  # {node name: info} on some versions
                 info = next(iter(info.values()))
         else:
             info = client.info("server")
         run_id = str(info["run_id"])
-        mark = client.get(_mark_key())
+        mark = cast("bytes | None", client.get(_mark_key()))  # bytes: see read_session
     except RedisError as exc:
         _Breaker.trip(exc)
         raise StoreUnavailable(str(exc)) from exc
@@ -235,7 +240,7 @@ def vouch_for(run_id: str) -> None:
 
 
 def remember_session(
-    session_id: str, user_id: str, *, session_ttl: int, user_snapshot: list | None = None, user_ttl: int = 0
+    session_id: str, user_id: str, *, session_ttl: int, user_snapshot: list[Any] | None = None, user_ttl: int = 0
 ) -> None:
     """Cache a live session (and optionally its user). Best effort by design: a
     missing entry only costs a database query, it never grants anything.
@@ -257,7 +262,7 @@ def remember_session(
         logger.info("could not cache session %s: %s", session_id, exc)
 
 
-def remember_user(user_id: str, snapshot: list, *, ttl: int) -> None:
+def remember_user(user_id: str, snapshot: list[Any], *, ttl: int) -> None:
     try:
         _redis().set(user_key(user_id), _dump(snapshot), ex=max(1, ttl))
     except (RedisError, StoreUnavailable) as exc:
@@ -341,7 +346,7 @@ def throttle_hit(buckets: Sequence[Bucket], *, skip: tuple[int, str] | None = No
     bucket that has just gone over its limit (0 if it was already over), so the
     caller logs one event per window rather than one per hit.
     """
-    calls = []
+    calls: list[tuple[list[str], list[str | int]]] = []
     for index, bucket in enumerate(buckets, start=1):
         key = _throttle_key(bucket.scope, bucket.ident)
         skips = skip is not None and skip[0] == index
@@ -361,7 +366,7 @@ def throttle_hit(buckets: Sequence[Bucket], *, skip: tuple[int, str] | None = No
     return wait_ms / 1000.0, over
 
 
-def _run_script_calls(source: str, calls: Sequence[tuple[list[str], list[object]]]) -> list[Any]:
+def _run_script_calls(source: str, calls: Sequence[tuple[list[str], list[str | int]]]) -> list[Any]:
     """EVALSHA each (keys, args) call of one script in one pipeline. redis-py's own
     pipelined scripts ask SCRIPT EXISTS first, a second round trip on every call;
     here the script is loaded once per process and again only when Redis says it
@@ -387,7 +392,8 @@ def _run_script_calls(source: str, calls: Sequence[tuple[list[str], list[object]
     raise AssertionError("unreachable")
 
 
-class Peek(NamedTuple):
+@dataclass(frozen=True)
+class Peek:
     count: int  # hits so far in the current window (0: no window open)
     wait: float  # seconds until the bucket takes hits again; 0 while it is not over its limit
 
@@ -443,21 +449,21 @@ def login_known_remember(username: str, ip: str, *, ttl: int) -> None:
         logger.info("could not remember a known login address: %s", exc)
 
 
-class NoticingConnectionFactory(ConnectionFactory):
+class NoticingConnectionFactory(ConnectionFactory):  # type: ignore[misc]  # django-redis is untyped
     """django-redis's factory, for the security alias: every connection reports
     when it connects again (see `_note_connect`). Its own pools, so that the cache
     alias on the same URL never hands it a connection without the hook."""
 
-    _pools: dict = {}
+    _pools: dict[str, Any] = {}
 
-    def make_connection_params(self, url: str) -> dict:
+    def make_connection_params(self, url: str) -> dict[str, Any]:
         return {**super().make_connection_params(url), "redis_connect_func": _connect_and_note}
 
 
-class NoticingSentinelConnectionFactory(SentinelConnectionFactory):
-    _pools: dict = {}
+class NoticingSentinelConnectionFactory(SentinelConnectionFactory):  # type: ignore[misc]  # as above
+    _pools: dict[str, Any] = {}
 
-    def make_connection_params(self, url: str) -> dict:
+    def make_connection_params(self, url: str) -> dict[str, Any]:
         return {**super().make_connection_params(url), "redis_connect_func": _connect_and_note}
 
 
@@ -483,7 +489,7 @@ def challenge_take(session_id: str, user_id: str, challenge: str) -> tuple[str, 
     racing requests); (purpose, issued ms), or None if it is unknown or used.
     Fails closed: Redis away raises StoreUnavailable, never a yes."""
     try:
-        raw = _redis().getdel(challenge_key(session_id, user_id, challenge))
+        raw = cast("bytes | None", _redis().getdel(challenge_key(session_id, user_id, challenge)))  # see read_session
     except RedisError as exc:
         _Breaker.trip(exc)
         raise StoreUnavailable(str(exc)) from exc
@@ -493,7 +499,7 @@ def challenge_take(session_id: str, user_id: str, challenge: str) -> tuple[str, 
     return purpose, int(issued) if issued.isdigit() else 0
 
 
-class ClusterConnectionFactory(ConnectionFactory):
+class ClusterConnectionFactory(ConnectionFactory):  # type: ignore[misc]  # django-redis is untyped
     """django-redis has no cluster client: this factory hands it a redis-py
     RedisCluster for a ``redis+cluster://host:port`` (or ``rediss+cluster://``)
     location. One client per location and process; it learns the other nodes and
@@ -517,4 +523,4 @@ class ClusterConnectionFactory(ConnectionFactory):
         return client
 
     def disconnect(self, connection: RedisCluster) -> None:
-        connection.disconnect_connection_pools()
+        connection.disconnect_connection_pools()  # type: ignore[no-untyped-call]  # unannotated in redis-py

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -35,7 +37,7 @@ class CsrfEnforcedAPIView(APIView):
     """For endpoints that act on cookies before any authentication (login, refresh,
     logout): Django's CSRF check runs first, so a forged request changes nothing."""
 
-    def initial(self, request: Request, *args, **kwargs) -> None:
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         enforce_csrf(request._request)
         super().initial(request, *args, **kwargs)
 
