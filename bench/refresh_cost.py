@@ -29,8 +29,9 @@ plus the test client's, and the client side of the PostgreSQL and Redis calls, n
 their servers' CPU), wall µs (time.perf_counter), HTTP round trips, database
 queries (CaptureQueriesContext) and Redis round trips (calls of redis-py's
 send_packed_command: one per command or per pipeline). Times are the median over
-rounds of each round's mean; counts are means over every request (they should be
-whole numbers). Every response's status is checked; any other status aborts.
+rounds of each round's median (a load spike elsewhere moves a mean, rarely a
+median); counts are means over every request (they should be whole numbers).
+Every response's status is checked; any other status aborts.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class Counters:
 class Op:
     def __init__(self, label: str) -> None:
         self.label = label
-        self.round_cpu: list[float] = []  # per round: mean µs per operation
+        self.round_cpu: list[float] = []  # per round: median µs per operation
         self.round_wall: list[float] = []
         self.n = self.http = self.queries = self.redis = 0
         # What the last measured request did: query shapes and Redis round trips.
@@ -142,15 +143,15 @@ class Op:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="5 rounds of 30 (about a minute on a loaded machine)")
+    parser.add_argument("--quick", action="store_true", help="6 rounds of 40 (under half a minute)")
     parser.add_argument("--sqlite", action="store_true", help="a temporary SQLite file instead of PostgreSQL")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--batch", type=int)
     parser.add_argument("--out", type=Path, help="also write the report (markdown) to this file")
     parser.add_argument("--note", default="", help="a line about the machine, printed under the title")
     args = parser.parse_args()
-    rounds = args.rounds or (5 if args.quick else 15)
-    batch = args.batch or (30 if args.quick else 100)
+    rounds = args.rounds or (6 if args.quick else 15)
+    batch = args.batch or (40 if args.quick else 100)
 
     tmpdir = None
     if args.sqlite:
@@ -378,8 +379,8 @@ def run(*, rounds: int, batch: int, quick: bool, sqlite: bool, note: str) -> str
             for _ in range(batch):
                 step(acc)
         for key, samples in acc.items():
-            ops[key].round_cpu.append(1e6 * statistics.fmean(s[0] for s in samples))
-            ops[key].round_wall.append(1e6 * statistics.fmean(s[1] for s in samples))
+            ops[key].round_cpu.append(1e6 * statistics.median(s[0] for s in samples))
+            ops[key].round_wall.append(1e6 * statistics.median(s[1] for s in samples))
     # The whole bound refresh's database and Redis counts: both legs.
     whole = ops["refresh_bound"]
     whole.queries = ops["bound_challenge"].queries + ops["bound_proof"].queries
@@ -445,8 +446,7 @@ def render(*, ops, labels, shapes, sign_us, rounds, batch, quick, sqlite, note, 
         "CSRF enforced. Reproduce: `.venv/bin/python bench/refresh_cost.py"
         f"{' --quick' if quick else ''}{' --sqlite' if sqlite else ''}`.",
         "",
-        "| operation | CPU µs (median of rounds) | CPU µs, rounds' range | wall µs | HTTP round trips "
-        "| DB queries | Redis round trips |",
+        "| operation | CPU µs | CPU µs, rounds' range | wall µs | HTTP round trips | DB queries | Redis round trips |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for key, row in ops.items():
@@ -484,6 +484,7 @@ def render(*, ops, labels, shapes, sign_us, rounds, batch, quick, sqlite, note, 
         lines.append(f"- {labels[key].strip()}: SQL {' '.join(sql) or 'none'}; Redis {', '.join(commands) or 'none'}.")
     lines += [
         "",
+        "Times are per operation: the median over rounds of each round's median. "
         "CPU is this process's (time.process_time): the server's work plus the test client's and the client "
         "side of the database and Redis calls, not PostgreSQL's or Redis's own CPU. Wall time includes their "
         "round trips. Counts are per operation over every measured request; database queries are those "
