@@ -46,6 +46,40 @@ def _cpu_ratio(a, b):
     return b.cpu_us / a.cpu_us
 
 
+# Authenticated reads, against the no-auth floor (same middleware, same gunicorn).
+READS = ("me", "verify", "me_hs256", "me_real", "me_large", "jwt_me", "jwt_me_real", "session_me")
+# (traffic, ours, stock, goal as the largest ours/stock ratio): issue 17's goals.
+OVERHEAD_GOALS = (("hot set", "me", "jwt_me", 1 / 6), ("realistic", "me_real", "jwt_me_real", 1 / 3))
+
+
+def _overhead(figures, key, connections) -> float | None:
+    """Worker CPU per response above the floor's, in us: what authenticating costs."""
+    run, floor = _at(figures.get(key), connections), _at(figures.get("floor"), connections)
+    if run is None or floor is None or not run.valid or not floor.valid or not run.cpu_us or not floor.cpu_us:
+        return None
+    return run.cpu_us - floor.cpu_us
+
+
+def _overhead_rows(figures) -> list[tuple[str, ...]]:
+    rows = []
+    for traffic, ours_key, stock_key, goal in OVERHEAD_GOALS:
+        for c in (16, 64):
+            ours, stock = _overhead(figures, ours_key, c), _overhead(figures, stock_key, c)
+            floor = _at(figures.get("floor"), c)
+            ratio = ours / stock if ours is not None and stock is not None and stock > 0 else None
+            status = "n/a" if ratio is None else ("met" if ratio <= goal else "**missed**")
+            rows.append((
+                f"/me, {traffic}, c{c}",
+                "-" if floor is None or not floor.cpu_us else f"{floor.cpu_us:,.0f}",
+                "-" if ours is None else f"{ours:,.0f}",
+                "-" if stock is None else f"{stock:,.0f}",
+                "-" if ratio is None else f"{ratio:.2f}",
+                f"<= 1/{round(1 / goal)} ({goal:.2f})",
+                status,
+            ))  # fmt: skip
+    return rows
+
+
 def _targets(figures) -> list[tuple[str, ...]]:
     rows = []
 
@@ -177,14 +211,18 @@ def write_report(figures: dict, *, args, elapsed: float, results: Path) -> None:
         f"{f' --history {args.history}' if args.history not in (20_000, 100_000) else ''}"
         f"{' --worker-class sync' if sync else ''}`.",
         "",
-        "| scenario | conns | req/s | p50 ms | p99 ms | CPU us | DB xact/req | Redis cmd/req | Redis miss/req |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | conns | req/s | p50 ms | p99 ms | CPU us | auth overhead us | DB xact/req | Redis cmd/req "
+        "| Redis miss/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     order = ["floor", "me", "verify", "me_hs256", "me_real", "jwt_me", "jwt_me_real", "session_me", "me_large",
              "refresh", "refresh_hs256", "jwt_refresh", "refresh_large"]  # fmt: skip
     for key in order:
         for run in figures.get(key) or []:
-            lines.append(f"| {run.label} | {run.connections} | {' | '.join(_fmt(run))} |")
+            cells = list(_fmt(run))
+            overhead = _overhead(figures, key, run.connections) if key in READS else None
+            cells.insert(4, "-" if overhead is None else f"{overhead:,.0f}")
+            lines.append(f"| {run.label} | {run.connections} | {' | '.join(cells)} |")
     lines += ["", "Login (4 connections: a login holds a worker for a whole hash):", "",
               "| scenario | req/s | p50 ms | p99 ms | CPU us | DB xact/req | Redis cmd/req | Redis miss/req |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
@@ -220,6 +258,18 @@ def write_report(figures: dict, *, args, elapsed: float, results: Path) -> None:
         "|---|---:|---:|---|---|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in _targets(figures)]
+    lines += [
+        "",
+        "## Auth overhead per request (worker CPU above the no-auth floor)",
+        "",
+        "What authenticating adds to a response: the workers' CPU per response minus the floor's (same middleware,",
+        "same gunicorn), ours and stock JWTAuthentication, and ours as a share of stock's. CPU per response is far",
+        "less distorted by other load than requests/s, but still read it from a quiet machine.",
+        "",
+        "| /me | floor CPU us | ours - floor us | stock - floor us | ours / stock | goal | |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in _overhead_rows(figures)]
     prof = figures.get("_profile")
     if prof:
         lines += ["", "## Where the time goes (pyinstrument, in-process, share of samples)", ""]

@@ -14,12 +14,14 @@ checked in process_view, which runs before CsrfViewMiddleware's.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Callable
 from typing import Any
 
 from django.core.handlers.wsgi import LimitedStream
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import http_date
 
 from tokens.errors import ERRORS
 
@@ -97,9 +99,16 @@ def _has_body(request: HttpRequest) -> bool:
     return length > 0 or "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
 
 
+# What add_never_cache_headers writes on a response that has no Cache-Control yet.
+NEVER_CACHE = "max-age=0, no-cache, no-store, must-revalidate, private"
+
+
 class PrivateApiResponsesMiddleware:
     """Every answer under /api/auth/ depends on who is asking (me/, sessions/, ...),
     so no shared cache may keep one and no browser may store one."""
+
+    # (second, its HTTP date): Expires is "now", to the second, on every response.
+    _expires: tuple[int, str] = (0, "")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -107,5 +116,25 @@ class PrivateApiResponsesMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if request.path.startswith(AUTH_PREFIX):
-            add_never_cache_headers(response)  # Cache-Control: max-age=0, no-cache, no-store, must-revalidate, private
+            never_cache(response)
         return response
+
+    @classmethod
+    def expires_now(cls) -> str:
+        second = int(time.time())
+        cached = cls._expires
+        if cached[0] != second:
+            cached = cls._expires = (second, http_date(second))
+        return cached[1]
+
+
+def never_cache(response: HttpResponse) -> None:
+    """Django's add_never_cache_headers, without parsing and rebuilding a
+    Cache-Control that is not there yet (issue 17: it was a tenth of /me's own work);
+    a response that has one already goes through Django's merge."""
+    if response.get("Cache-Control"):
+        add_never_cache_headers(response)
+        return
+    if not response.has_header("Expires"):
+        response.headers["Expires"] = PrivateApiResponsesMiddleware.expires_now()
+    response.headers["Cache-Control"] = NEVER_CACHE

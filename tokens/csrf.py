@@ -17,8 +17,20 @@ def _no_response(request: HttpRequest) -> None:
     return None
 
 
+# RFC 9110's safe methods, which CsrfViewMiddleware.process_view accepts whatever the
+# request carries.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
 def enforce_csrf(request: HttpRequest) -> None:
-    """Raise `csrf_failed` unless the request passes Django's checks (token + Origin)."""
+    """Raise `csrf_failed` unless the request passes Django's checks (token + Origin).
+
+    A safe method is accepted here without building the check (issue 17: that was
+    most of the check's cost on every GET /me), exactly as Django's process_view
+    accepts it, marking the request as checked the same way."""
+    if request.method in SAFE_METHODS:
+        request.csrf_processing_done = True  # type: ignore[attr-defined]
+        return
     check = _CSRFCheck(_no_response)  # type: ignore[arg-type]
     check.process_request(request)
     reason = check.process_view(request, None, (), {})  # type: ignore[arg-type]

@@ -13,7 +13,9 @@ and the algorithm are checked on every use. The verifying key is looked up by
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -170,10 +172,49 @@ def mint_pair(
 
 # Signature checks are the costly part of reading a token, and a browser presents the
 # same access token on every request for its whole lifetime: remember the claims of
-# tokens that verified, with their kid. Bounded per process. Expiry, type and the
-# key still being published (not retired) are checked on every use.
-_VERIFIED: dict[str, tuple[str, dict[str, Any]]] = {}
+# tokens that verified, with their kid. Bounded per process, least recently used out
+# first, one at a time (issue 17: emptying it wholesale when full re-verified every
+# token of a worker that sees more distinct tokens than it holds). Expiry, type and
+# the key still being published (not retired) are checked on every use.
+class _VerifiedTokens:
+    """A bounded LRU map raw token -> (kid, claims), safe across a worker's threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, tuple[str, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, raw: str) -> tuple[str, dict[str, Any]] | None:
+        with self._lock:
+            hit = self._entries.get(raw)
+            if hit is not None:
+                self._entries.move_to_end(raw)
+            return hit
+
+    def put(self, raw: str, hit: tuple[str, dict[str, Any]]) -> None:
+        with self._lock:
+            self._entries[raw] = hit
+            self._entries.move_to_end(raw)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def pop(self, raw: str) -> None:
+        with self._lock:
+            self._entries.pop(raw, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __contains__(self, raw: str) -> bool:
+        return raw in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 VERIFIED_CACHE_SIZE = 10_000
+_VERIFIED = _VerifiedTokens(VERIFIED_CACHE_SIZE)
 
 
 def decode(raw: str, expected_type: str) -> dict[str, Any]:
@@ -187,11 +228,9 @@ def decode(raw: str, expected_type: str) -> dict[str, Any]:
     hit = _VERIFIED.get(raw)
     if hit is None:
         hit = _verify(raw, conf)
-        if len(_VERIFIED) >= VERIFIED_CACHE_SIZE:
-            _VERIFIED.clear()
-        _VERIFIED[raw] = hit
+        _VERIFIED.put(raw, hit)
     elif not keys.still_verifying(hit[0]):
-        _VERIFIED.pop(raw, None)
+        _VERIFIED.pop(raw)
         raise TokenInvalid("key retired")
     claims = hit[1]
     if claims.get(conf.token_type_claim) != expected_type:
