@@ -6,8 +6,8 @@ serve:  ## start the service on http://127.0.0.1:8000 (SQLite; a private Redis i
 test:  ## run every test (set DATABASE_URL for PostgreSQL)
 	scripts/test.sh
 
-lint:  ## ruff check and format check
-	scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+lint:  ## ruff check, format check and mypy (strict on tokens/ and accounts/)
+	scripts/setup.sh && .venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 fmt:  ## apply ruff fixes and formatting
 	scripts/setup.sh && .venv/bin/ruff check --fix . && .venv/bin/ruff format .

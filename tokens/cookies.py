@@ -15,6 +15,8 @@ cookie that appears more than once in the Cookie header is refused instead.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import add_never_cache_headers
 
@@ -25,7 +27,7 @@ from .models import SecurityEvent
 from .tokens import TokenPair
 
 
-def _attrs(kind: str) -> dict:
+def _attrs(kind: str) -> dict[str, Any]:
     conf = auth_settings()
     common = {"secure": conf.cookie_secure, "httponly": True, "domain": conf.cookie_domain}
     if kind == "access":

@@ -2,15 +2,20 @@
 so a view that trusts cookies must run the check itself (as DRF's
 SessionAuthentication.enforce_csrf does)."""
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseForbidden
 from django.middleware.csrf import CsrfViewMiddleware
 
 from .errors import AuthError
 
 
 class _CSRFCheck(CsrfViewMiddleware):
-    def _reject(self, request: HttpRequest, reason: str) -> str:  # type: ignore[override]
-        return reason
+    """Django's check, keeping the reason it refused for our error instead of a page."""
+
+    reason = ""
+
+    def _reject(self, request: HttpRequest, reason: str) -> HttpResponseForbidden:
+        self.reason = reason
+        return HttpResponseForbidden(reason)
 
 
 def _no_response(request: HttpRequest) -> None:
@@ -33,6 +38,6 @@ def enforce_csrf(request: HttpRequest) -> None:
         return
     check = _CSRFCheck(_no_response)  # type: ignore[arg-type]
     check.process_request(request)
-    reason = check.process_view(request, None, (), {})  # type: ignore[arg-type]
-    if reason:
-        raise AuthError("csrf_failed", f"CSRF verification failed: {reason.rstrip('.')}.")
+    refused = check.process_view(request, None, (), {})  # type: ignore[arg-type]
+    if refused is not None:
+        raise AuthError("csrf_failed", f"CSRF verification failed: {check.reason.rstrip('.')}.")

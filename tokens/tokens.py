@@ -49,8 +49,8 @@ class _SessionToken(Token):
     token_type: str
     kid: str = ""
 
-    @property  # type: ignore[override]
-    def lifetime(self) -> timedelta:  # read at use time, never captured at import
+    @property
+    def lifetime(self) -> timedelta:  # type: ignore[override]  # read at use time, never captured at import
         conf = auth_settings()
         return conf.access_lifetime if self.token_type == ACCESS else conf.refresh_lifetime
 
@@ -138,7 +138,7 @@ def mint_pair(
     proof is due) and the access cookie dies before its token (BOUND_COOKIE_MARGIN)."""
     conf = auth_settings()
     idle_end = min(issued_at + conf.refresh_lifetime, absolute_expires_at)
-    common = {
+    common: dict[str, Any] = {
         "session_id": session_id,
         "user_id": user_id,
         "generation": generation,
@@ -291,7 +291,10 @@ def _forget_verified(*, setting: str, **kwargs: object) -> None:
 
 
 def _within_lifetime(claims: dict[str, Any], conf: AuthSettings) -> bool:
-    lifetime = {ACCESS: conf.access_lifetime, REFRESH: conf.refresh_lifetime}.get(claims.get(conf.token_type_claim))
+    kind = claims.get(conf.token_type_claim)
+    lifetime = (
+        {ACCESS: conf.access_lifetime, REFRESH: conf.refresh_lifetime}.get(kind) if isinstance(kind, str) else None
+    )
     return lifetime is not None and claims["exp"] - claims["iat"] <= lifetime.total_seconds()
 
 
@@ -307,4 +310,5 @@ def _well_formed(claims: dict[str, Any], conf: AuthSettings) -> bool:
         uuid.UUID(claims.get("sid"))
     except (TypeError, ValueError, AttributeError):
         return False
-    return claims["gen"] >= 1
+    generation: int = claims["gen"]
+    return generation >= 1
