@@ -395,3 +395,30 @@ def test_a_token_signed_by_a_retired_key_is_refused(logged_in):
     with pytest.raises(AuthError) as refused:
         keys.sign(claims(old), our_kid())
     assert refused.value.code == "signing_key_unavailable"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"[" * 1500 + b"]" * 1500,  # nested past the JSON parser's recursion limit
+        b'["alg", "kid"]',  # JSON, but not an object
+        b"\xff\xfe{}",  # not UTF-8
+        b'{"alg": "ES256", "kid": ',  # cut short
+    ],
+    ids=["deeply-nested", "array", "not-utf8", "truncated"],
+)
+def test_a_token_whose_header_is_not_a_json_object_is_access_token_invalid(logged_in, header):
+    _, body, signature = logged_in.cookie("access").split(".")
+
+    response = me_with(logged_in, f"{b64(header)}.{body}.{signature}")
+
+    assert outcome(response) == (401, "access_token_invalid")
+
+
+@pytest.mark.parametrize("head", ["", "eyJhbGciOiJFUzI1NiJ9=", "eyJhbGciOiJFUzI1NiJ9+", "ey Jh"])
+def test_a_token_whose_header_segment_is_not_base64url_is_access_token_invalid(logged_in, head):
+    _, body, signature = logged_in.cookie("access").split(".")
+
+    response = me_with(logged_in, f"{head}.{body}.{signature}")
+
+    assert outcome(response) == (401, "access_token_invalid")
