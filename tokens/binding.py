@@ -45,7 +45,7 @@ from .errors import AuthError
 from .events import security_event_record
 from .models import SecurityEvent, Session
 from .throttles import throttle_refresh
-from .tokens import REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair
+from .tokens import TokenPair, mint_pair, refresh_claims
 
 logger = logging.getLogger("duotoken.binding")
 
@@ -216,19 +216,6 @@ def _verified_jti(proof: Proof, key: Any) -> Any:
 # -- the session behind the cookies ---------------------------------------------
 
 
-def _refresh_claims(raw_refresh: str | None) -> dict[str, Any]:
-    if not raw_refresh:
-        raise AuthError("refresh_token_missing")
-    try:
-        return decode(raw_refresh, REFRESH)
-    except TokenExpired as exc:
-        if exc.claims["sx"] <= clock.now().timestamp():
-            raise AuthError("session_expired") from None
-        raise AuthError("refresh_token_expired") from None
-    except TokenInvalid:
-        raise AuthError("refresh_token_invalid") from None
-
-
 def _check_session_header(request: HttpRequest, session_id: str) -> None:
     named = request.META.get(_SESSION_ID_META)
     if named is not None and named.strip().strip('"') != session_id:
@@ -274,7 +261,7 @@ def require_proof(*, request: HttpRequest, raw_refresh: str | None, challenge: b
     challenge (ChallengeRequired, the protocol's first leg) instead of refusing it.
     """
     try:
-        claims = _refresh_claims(raw_refresh)
+        claims = refresh_claims(raw_refresh)
     except AuthError:
         if challenge:
             raise  # the refresh URL is for bound sessions only: no token, nothing to bind
@@ -336,7 +323,7 @@ class Registered:
 def session_register(*, request: HttpRequest, raw_refresh: str | None) -> Registered:
     """Bind the session of these cookies to the key in the request's proof, which
     must answer the registration challenge offered to this very session."""
-    claims = _refresh_claims(raw_refresh)
+    claims = refresh_claims(raw_refresh)
     sid, uid, gen = claims["sid"], claims[auth_settings().user_id_claim], claims["gen"]
     throttle_refresh(request=request, session_id=sid)
     _check_session_header(request, sid)

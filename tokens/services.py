@@ -43,7 +43,7 @@ from .models import (
 )
 from .selectors import SessionMustEnd, cache_ttl_for, session_user, snapshot_fields, snapshot_ttl, user_snapshot
 from .throttles import throttle_refresh
-from .tokens import ACCESS, REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair
+from .tokens import ACCESS, REFRESH, TokenExpired, TokenInvalid, TokenPair, decode, mint_pair, refresh_claims
 
 logger = logging.getLogger("duotoken.sessions")
 
@@ -160,19 +160,6 @@ def _sessions_over_limit(*, user_id: int | str, now: datetime, keep: int) -> lis
     return sorted(str(pk) for pk in live.values_list("pk", flat=True)[keep:])
 
 
-def _refresh_claims(raw_refresh: str | None) -> dict[str, Any]:
-    if not raw_refresh:
-        raise AuthError("refresh_token_missing")
-    try:
-        return decode(raw_refresh, REFRESH)
-    except TokenExpired as exc:
-        if exc.claims["sx"] <= clock.now().timestamp():
-            raise AuthError("session_expired") from None
-        raise AuthError("refresh_token_expired") from None
-    except TokenInvalid:
-        raise AuthError("refresh_token_invalid") from None
-
-
 _CAS_FIELDS = ("generation", "rotated_at", "idle_expires_at", "last_ip", "last_user_agent")
 
 
@@ -281,7 +268,7 @@ def session_rotate(*, raw_refresh: str | None, request: HttpRequest, jkt: str | 
     key (tokens.binding.require_proof runs first, in the view); its new access token
     says so."""
     conf = auth_settings()
-    claims = _refresh_claims(raw_refresh)
+    claims = refresh_claims(raw_refresh)
     sid, uid, gen = claims["sid"], claims[conf.user_id_claim], claims["gen"]
     throttle_refresh(request=request, session_id=sid)
 

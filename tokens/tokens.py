@@ -32,6 +32,7 @@ from rest_framework_simplejwt.tokens import Token
 
 from . import clock, keys
 from .conf import AuthSettings, auth_settings
+from .errors import AuthError
 
 ACCESS = "access"
 REFRESH = "refresh"
@@ -263,6 +264,22 @@ def _unverified_header(raw: str) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise TokenInvalid("malformed header")
     return header
+
+
+def refresh_claims(raw_refresh: str | None) -> dict[str, Any]:
+    """The claims of a usable refresh token, or the AuthError that tells the client
+    why not (missing, expired, past the session's end, invalid); for refresh/ and
+    the device-bound refresh alike."""
+    if not raw_refresh:
+        raise AuthError("refresh_token_missing")
+    try:
+        return decode(raw_refresh, REFRESH)
+    except TokenExpired as exc:
+        if exc.claims["sx"] <= clock.now().timestamp():
+            raise AuthError("session_expired") from None
+        raise AuthError("refresh_token_expired") from None
+    except TokenInvalid:
+        raise AuthError("refresh_token_invalid") from None
 
 
 def _verify(raw: str, conf: AuthSettings) -> tuple[str, dict[str, Any]]:
