@@ -6,7 +6,7 @@
 
 Requests go straight into Django's WSGI handler (the whole middleware stack, no
 test client, no sockets to gunicorn), against PostgreSQL and a private
-redis-server, with the settings bench/run.py gives our servers (EdDSA, DEBUG off).
+redis-server, with the settings bench/run.py gives our servers (ES256, DEBUG off).
 Scenarios:
 - floor: a DRF view with no authentication under /api/, behind the same middleware;
 - me_hot: /me with 100 sessions used round and round (every token already verified);
@@ -53,7 +53,7 @@ def env(redis_url: str) -> dict[str, str]:
         **base,
         **COMMON_ENV,
         "DJANGO_SETTINGS_MODULE": "config.settings",
-        "JWT_ALGORITHM": os.environ.get("ME_COST_ALGORITHM", "EdDSA"),
+        "JWT_ALGORITHM": os.environ.get("ME_COST_ALGORITHM", "ES256"),
         "JWT_PRIVATE_KEY": BENCH_PRIVATE_KEY,
         "DATABASE_URL": f"{PG}/{DATABASE}",
         "REDIS_URL": redis_url,

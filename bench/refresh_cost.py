@@ -57,10 +57,12 @@ ORIGIN = "https://testserver"
 _CHECKOUT = re.sub(r"[^a-z0-9]+", "_", ROOT.name.lower()).strip("_")[:20] or "x"
 DB_NAME = f"bench_{_CHECKOUT}_refresh_{os.getpid()}"
 PREFIX = f"duotoken-bench-refresh-{_CHECKOUT}-{os.getpid()}"
-# The same EdDSA key as bench/run.py's service.
+# The same ES256 (P-256) key as bench/run.py's service.
 BENCH_PRIVATE_KEY = (
     "-----BEGIN PRIVATE KEY-----\n"
-    "MC4CAQAwBQYDK2VwBCIEIKGkLtnE6flHTv5GdCSSSnHcLvvESw1x8Jc5W1kQzuBw\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgztZqSbEsPNfZ/8Kb\n"
+    "WpDOgeTXIDI8MZiy9UwJYmerP1uhRANCAAQGYXLRJ/wzNor3IwAAp2MFZH4Wc53F\n"
+    "I7t2+KcaM5Yz1AdmBNLh8kBhCbBFtnyABWciJWRisJZ7/MGd04g9y0v/\n"
     "-----END PRIVATE KEY-----\n"
 )
 
@@ -72,7 +74,7 @@ def environment(database_url: str) -> dict[str, str]:
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": "bench-django-secret-key-0123456789abcdefghijkl",
         "DJANGO_ALLOWED_HOSTS": "testserver",
-        "JWT_ALGORITHM": "EdDSA",
+        "JWT_ALGORITHM": "ES256",
         "JWT_PRIVATE_KEY": BENCH_PRIVATE_KEY,
         "JWT_SIGNING_KEY": "bench-jwt-signing-key-0123456789abcdefghijklmn",
         "DATABASE_URL": database_url,

@@ -67,16 +67,18 @@ COMMON_ENV = {
     "AUTH_ACCESS_TOKEN_LIFETIME": "7200",
     "PYTHONUNBUFFERED": "1",
 }
-# Ours signs with the default EdDSA (a fixed bench key); the HS256 variant beside it
+# Ours signs with the default ES256 (a fixed P-256 bench key); the HS256 variant beside it
 # shows what asymmetric signing costs on /me and refresh.
 BENCH_PRIVATE_KEY = (
     "-----BEGIN PRIVATE KEY-----\n"
-    "MC4CAQAwBQYDK2VwBCIEIKGkLtnE6flHTv5GdCSSSnHcLvvESw1x8Jc5W1kQzuBw\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgztZqSbEsPNfZ/8Kb\n"
+    "WpDOgeTXIDI8MZiy9UwJYmerP1uhRANCAAQGYXLRJ/wzNor3IwAAp2MFZH4Wc53F\n"
+    "I7t2+KcaM5Yz1AdmBNLh8kBhCbBFtnyABWciJWRisJZ7/MGd04g9y0v/\n"
     "-----END PRIVATE KEY-----\n"
 )
 OURS_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings",
-    "JWT_ALGORITHM": "EdDSA",
+    "JWT_ALGORITHM": "ES256",
     "JWT_PRIVATE_KEY": BENCH_PRIVATE_KEY,
     "DATABASE_URL": f"{PG}/{DB_OURS}",
     "REDIS_URL": "",  # the private redis-server's, set in main()
