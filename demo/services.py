@@ -51,17 +51,9 @@ def thief_replay(*, session_id: str) -> SecurityEvent:
             "grace_window_open",
             f"The grace window is open for {window_left:.1f} s more: a replay now would count as your own retry.",
         )
-    stolen = RefreshToken.for_generation(
-        session_id=str(session.pk),
-        user_id=str(session.user_id),
-        generation=session.generation - 1,
-        issued_at=session.rotated_at,
-        not_after=session.idle_expires_at,
-        absolute_expires_at=session.absolute_expires_at,
-        kid=session.signing_kid,
-    )
+    stolen = _refresh_token(session, generation=session.generation - 1)
     try:
-        session_rotate(raw_refresh=str(stolen), request=_thief_request())
+        session_rotate(raw_refresh=stolen, request=_thief_request())
     except AuthError as exc:
         if exc.code != "refresh_token_reused":
             raise
@@ -72,23 +64,30 @@ def thief_replay(*, session_id: str) -> SecurityEvent:
     )
 
 
-def _replay_copied_jar(session: Session) -> SecurityEvent:
-    """Present a copy of the current refresh cookie of a bound session, without a
-    proof of the device key, as refresh/ would get it; returns the refusal's log entry."""
-    copied = RefreshToken.for_generation(
+def _refresh_token(session: Session, *, generation: int, jkt: str | None = None) -> str:
+    """A refresh token of `generation`, minted from the row the way the server mints
+    it (the thief holds a copy of one it was issued)."""
+    token = RefreshToken.for_generation(
         session_id=str(session.pk),
         user_id=str(session.user_id),
-        generation=session.generation,
+        generation=generation,
         issued_at=session.rotated_at,
         not_after=session.idle_expires_at,
         absolute_expires_at=session.absolute_expires_at,
         kid=session.signing_kid,
-        jkt=session.binding_jkt,
+        jkt=jkt,
     )
+    return str(token)
+
+
+def _replay_copied_jar(session: Session) -> SecurityEvent:
+    """Present a copy of the current refresh cookie of a bound session, without a
+    proof of the device key, as refresh/ would get it; returns the refusal's log entry."""
+    copied = _refresh_token(session, generation=session.generation, jkt=session.binding_jkt)
     request = _thief_request()
     try:
-        jkt = binding.require_proof(request=request, raw_refresh=str(copied))
-        session_rotate(raw_refresh=str(copied), request=request, jkt=jkt)
+        jkt = binding.require_proof(request=request, raw_refresh=copied)
+        session_rotate(raw_refresh=copied, request=request, jkt=jkt)
     except AuthError as exc:
         if exc.code != "binding_proof_required":
             raise
