@@ -131,6 +131,10 @@ def test_second_tab_race_at_one_expiry_makes_one_rotation_and_one_grace_replay(a
     assert Session.objects.get().generation == 1 + rotated
     for tab in (first, second):
         assert tab.get_attribute("body", "data-view") == "app"
+        # The other tab's replay is drawn when its broadcast arrives: wait for the mark.
+        tab.wait_for_function(
+            "() => document.querySelectorAll('[data-kind=refresh][data-outcome=replayed]').length >= 1", timeout=10000
+        )
         assert tab.locator("[data-kind=refresh][data-outcome=replayed]").count() == 1
         assert tab.locator("[data-kind=ended]").count() == 0
     session = Session.objects.get()
